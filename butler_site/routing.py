@@ -1,0 +1,3 @@
+"""WebSocket routes (live deployment logs are added by the deployments app)."""
+
+websocket_urlpatterns: list = []
