@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class DeploymentsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'deployments'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "deployments"

@@ -1,0 +1,131 @@
+"""Which Git URLs Butler accepts, checked before any git process is started.
+
+Accepted: ``https://host/path``, ``ssh://[user@]host[:port]/path``, ``user@host:path`` and,
+only under ``settings.BUTLER_LOCAL_GIT_ROOTS``, local paths and ``file://`` URLs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+
+MAX_URL_LENGTH = 2048
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+_SCP_LIKE = re.compile(rf"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>{_HOST}):(?P<path>[^\s]+)$")
+_HOSTNAME = re.compile(rf"^{_HOST}$")
+_TRANSPORT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
+
+
+class GitUrlError(ValueError):
+    """The URL is refused; the message says why and what is accepted."""
+
+
+def validate_git_url(url: str) -> str:
+    """Return the URL if Butler may clone it, else raise `GitUrlError` naming the problem.
+
+    A local path comes back as an absolute ``file://`` URL (the form git clones shallowly).
+    """
+    if not isinstance(url, str) or not url:
+        raise GitUrlError("A Git URL is required.")
+    if len(url) > MAX_URL_LENGTH:
+        raise GitUrlError(f"The Git URL is longer than {MAX_URL_LENGTH} characters.")
+    if any(ch.isspace() for ch in url):
+        raise GitUrlError("The Git URL contains whitespace.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise GitUrlError("The Git URL contains control characters.")
+    if url.startswith("-"):
+        raise GitUrlError("The Git URL must not start with '-'.")
+    if _TRANSPORT.match(url):
+        transport = url.split("::", 1)[0]
+        raise GitUrlError(f"The '{transport}::' transport is not allowed.")
+
+    lowered = url.lower()
+    if lowered.startswith("https://"):
+        return _check_network_url(url, scheme="https")
+    if lowered.startswith("ssh://"):
+        return _check_network_url(url, scheme="ssh")
+    if lowered.startswith("file://"):
+        return _check_local_path(unquote(urlsplit(url).path))
+    if "://" in url:
+        scheme = url.split("://", 1)[0]
+        hint = " Use https:// instead." if scheme.lower() in {"http", "git"} else ""
+        raise GitUrlError(
+            f"The URL scheme '{scheme}' is not supported.{hint} "
+            "Accepted: https://, ssh:// or git@host:path."
+        )
+    match = _SCP_LIKE.match(url)
+    if match:
+        if match["path"].startswith("-"):
+            raise GitUrlError("The repository path must not start with '-'.")
+        return url
+    if url.startswith(("/", "./", "../", "~")) or os.sep in url:
+        return _check_local_path(url)
+    raise GitUrlError(
+        "This is not a Git URL Butler accepts. Use https://host/owner/repo.git, "
+        "ssh://host/owner/repo.git or git@host:owner/repo.git."
+    )
+
+
+def _check_network_url(url: str, *, scheme: str) -> str:
+    parts = urlsplit(url)
+    if scheme == "https" and parts.password:
+        raise GitUrlError(
+            "Credentials in the URL are not allowed: they would be stored and shown. "
+            "Use an ssh:// or git@ URL with a deploy key for private repositories."
+        )
+    host = parts.hostname or ""
+    if not _HOSTNAME.match(host):
+        raise GitUrlError(f"The Git URL has no valid host name: '{host or url}'.")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise GitUrlError("The Git URL has an invalid port.") from exc
+    path = parts.path.strip("/")
+    if not path:
+        raise GitUrlError("The Git URL names no repository path (expected host/owner/repo).")
+    if path.startswith("-"):
+        raise GitUrlError("The repository path must not start with '-'.")
+    return url
+
+
+def _check_local_path(raw_path: str) -> str:
+    roots = list(settings.BUTLER_LOCAL_GIT_ROOTS)
+    if not roots:
+        raise GitUrlError(
+            "Local repositories are not allowed. Use a remote URL (https://, ssh:// or "
+            "git@host:path), or list the folder in BUTLER_LOCAL_GIT_ROOTS."
+        )
+    path = Path(os.path.expanduser(raw_path)).resolve()
+    if not any(path == Path(root) or Path(root) in path.parents for root in roots):
+        raise GitUrlError(
+            "This local path is outside the folders allowed by BUTLER_LOCAL_GIT_ROOTS."
+        )
+    if not path.exists():
+        raise GitUrlError(f"The local repository does not exist: {path}")
+    return path.as_uri()
+
+
+def repo_name_from_url(url: str) -> str:
+    """`https://github.com/user/react-app.git` -> `react-app` (also ssh, scp-like, local)."""
+    if url.startswith("split::"):
+        url = url[len("split::") :].split("|", 1)[0]
+    match = _SCP_LIKE.match(url)
+    path = match["path"] if match else urlsplit(url).path if "://" in url else url
+    name = unquote(path).rstrip("/").rsplit("/", 1)[-1]
+    if name.endswith(".git"):
+        name = name[:-4]
+    return name or "app"
+
+
+def repo_owner_and_name(url: str) -> str:
+    """`https://github.com/user/react-app.git` -> `user-react-app`, for container names."""
+    match = _SCP_LIKE.match(url)
+    path = match["path"] if match else urlsplit(url).path if "://" in url else url
+    parts = [p for p in unquote(path).rstrip("/").split("/") if p]
+    if parts and parts[-1].endswith(".git"):
+        parts[-1] = parts[-1][:-4]
+    return "-".join(parts[-2:]) or "app"
