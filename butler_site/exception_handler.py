@@ -37,6 +37,12 @@ def butler_exception_handler(exc, context):
             body[exc.field] = [exc.message]
         return Response(body, status=exc.status_code)
 
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        view = context.get("view")
+        accepted = [parser.media_type for parser in getattr(view, "parser_classes", [])]
+        exc = exceptions.UnsupportedMediaType(
+            exc.detail, detail=f"Unsupported media type. Send the body as {' or '.join(accepted)}."
+        )
     response = exception_handler(exc, context)
     if response is None:
         return None
