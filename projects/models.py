@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Project(models.Model):
+    """A deployable app: a single repository, or a multi-repo parent with two components.
+
+    A multi-repo parent keeps the seed's `split::{frontend_url}|{backend_url}` Git URL; its
+    frontend and backend children point at their own repositories.
+    """
+
+    class Status(models.TextChoices):
+        IMPORTED = "imported"
+        IMPORTED_SPLIT = "imported_split"
+        QUEUED = "queued"
+        DEPLOYING = "deploying"
+        RUNNING = "running"
+        SUCCESS = "success"
+        STOPPED = "stopped"
+        MISSING = "missing"
+        FAILED = "failed"
+
+    class Component(models.TextChoices):
+        FRONTEND = "frontend"
+        BACKEND = "backend"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects"
+    )
+    app_name = models.SlugField(max_length=63)
+    git_url = models.CharField(max_length=4200)
+    branch = models.CharField(max_length=255, blank=True, default="")
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    component_type = models.CharField(  # noqa: DJ001 - the seed API shows null
+        max_length=16, choices=Component.choices, null=True, blank=True
+    )
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.IMPORTED)
+    deployed_url = models.CharField(max_length=255, blank=True, default="")
+    container_name = models.CharField(max_length=128, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "app_name"],
+                condition=Q(parent__isnull=True),
+                name="project_app_name_unique_per_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["parent", "component_type"],
+                condition=Q(parent__isnull=False),
+                name="project_one_component_of_each_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(parent__isnull=True, component_type__isnull=True)
+                | Q(parent__isnull=False, component_type__isnull=False),
+                name="project_component_iff_child",
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "parent", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.app_name
+
+    @property
+    def project_type(self) -> str:
+        return "split" if self.git_url.startswith("split::") else "single"
+
+    @property
+    def split_urls(self) -> tuple[str, str] | None:
+        """(frontend_url, backend_url) of a multi-repo parent, else None."""
+        if not self.git_url.startswith("split::"):
+            return None
+        frontend, _, backend = self.git_url[len("split::") :].partition("|")
+        return frontend, backend

@@ -1,0 +1,93 @@
+"""JSON API for projects (seed paths: /api/import, /api/import-split, /deployments, /projects/{id}…)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from butler_site.pagination import HeaderPageNumberPagination
+from projects import selectors, services
+from projects.serializers import (
+    ImportSerializer,
+    ImportSplitSerializer,
+    ProjectSerializer,
+    RenameSerializer,
+)
+
+
+class ImportApi(APIView):
+    @extend_schema(request=ImportSerializer, responses={201: ProjectSerializer})
+    def post(self, request):
+        serializer = ImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_import(owner=request.user, **serializer.validated_data)
+        body = {"message": "Repository imported", "project_id": project.id}
+        return Response({**body, **ProjectSerializer(project).data}, status=status.HTTP_201_CREATED)
+
+
+class ImportSplitApi(APIView):
+    @extend_schema(request=ImportSplitSerializer, responses={201: ProjectSerializer})
+    def post(self, request):
+        serializer = ImportSplitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        parent = services.project_import_split(owner=request.user, **serializer.validated_data)
+        components = {child.component_type: child for child in parent.children.all()}
+        body = {
+            "message": "Multi-repository project imported",
+            "project_id": parent.id,
+            "frontend_id": components["frontend"].id,
+            "backend_id": components["backend"].id,
+            "components": ProjectSerializer(components.values(), many=True).data,
+        }
+        return Response({**body, **ProjectSerializer(parent).data}, status=status.HTTP_201_CREATED)
+
+
+class ProjectListApi(APIView):
+    """The user's projects (multi-repo parents, not their components), newest first.
+
+    The body is a plain list, as the seed's clients expect; pages are in the `Link` and
+    `X-Total-Count` headers (`?page=2&page_size=50`).
+    """
+
+    @extend_schema(responses={200: ProjectSerializer(many=True)})
+    def get(self, request):
+        paginator = HeaderPageNumberPagination()
+        page = paginator.paginate_queryset(
+            selectors.project_list_for_user(user=request.user), request, view=self
+        )
+        return paginator.get_paginated_response(ProjectSerializer(page, many=True).data)
+
+
+class ProjectDetailApi(APIView):
+    @extend_schema(responses={200: ProjectSerializer})
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(request=RenameSerializer, responses={200: ProjectSerializer})
+    def patch(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        serializer = RenameSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_rename(project=project, **serializer.validated_data)
+        return Response(ProjectSerializer(project).data)
+
+    put = patch
+
+    @extend_schema(responses={200: dict})
+    def delete(self, request, project_id: int):
+        project = selectors.project_get_for_user(
+            user=request.user, project_id=project_id, include_children=False
+        )
+        removed = services.project_delete(project=project)
+        return Response({"message": f"Project '{project.app_name}' deleted", "removed": removed})
+
+
+class ProjectComponentsApi(APIView):
+    @extend_schema(responses={200: ProjectSerializer(many=True)})
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        components = selectors.project_components(project=project)
+        return Response(ProjectSerializer(components, many=True).data)

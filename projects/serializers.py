@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from projects.models import Project
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    """The seed's deployment list shape plus Butler's fields."""
+
+    project_type = serializers.CharField(read_only=True)
+    parent_project_id = serializers.IntegerField(
+        source="parent_id", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "app_name",
+            "container_name",
+            "git_url",
+            "branch",
+            "status",
+            "deployed_url",
+            "project_type",
+            "component_type",
+            "parent_project_id",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ImportSerializer(serializers.Serializer):
+    git_url = serializers.CharField(max_length=2048, trim_whitespace=False)
+    app_name = serializers.CharField(max_length=63, required=False, allow_blank=True)
+    branch = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class ImportSplitSerializer(serializers.Serializer):
+    frontend_url = serializers.CharField(max_length=2048, trim_whitespace=False)
+    backend_url = serializers.CharField(max_length=2048, trim_whitespace=False)
+    app_name = serializers.CharField(max_length=63, required=False, allow_blank=True)
+    branch = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class RenameSerializer(serializers.Serializer):
+    app_name = serializers.CharField(max_length=63)

@@ -1,0 +1,186 @@
+"""Writes for projects: import (single and multi-repo), rename, delete."""
+
+from __future__ import annotations
+
+import re
+
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from butler_site.exception_handler import ApplicationError
+from projects.git_urls import GitUrlError, repo_name_from_url, validate_git_url
+from projects.models import Project
+
+_BRANCH = re.compile(
+    r"^(?!-)(?!/)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+-]{1,255}(?<!\.lock)(?<!/)$"
+)
+
+
+def check_git_url(url: str, *, field: str = "git_url") -> str:
+    """The URL as given, or a 400 naming the field and what is wrong with it."""
+    try:
+        validate_git_url(url)
+    except GitUrlError as exc:
+        raise ApplicationError(str(exc), field=field) from None
+    return url
+
+
+def check_branch(branch: str | None) -> str:
+    branch = (branch or "").strip()
+    if branch and not _BRANCH.match(branch):
+        raise ApplicationError(
+            "The branch name is not valid: use letters, digits and . _ / + - "
+            "(not starting with '-').",
+            field="branch",
+        )
+    return branch
+
+
+def _slug(name: str) -> str:
+    return slugify(name)[:63].strip("-")
+
+
+def _taken(*, owner, app_name: str, exclude_id: int | None = None) -> bool:
+    qs = Project.objects.filter(owner=owner, parent__isnull=True, app_name=app_name)
+    if exclude_id is not None:
+        qs = qs.exclude(id=exclude_id)
+    return qs.exists()
+
+
+def _app_name(*, owner, requested: str | None, derived_from: str) -> str:
+    """The requested name (slugified; 400 if taken), or one derived and made unique."""
+    if requested:
+        name = _slug(requested)
+        if not name:
+            raise ApplicationError("The app name must contain letters or digits.", field="app_name")
+        if _taken(owner=owner, app_name=name):
+            raise ApplicationError(
+                f"You already have a project named '{name}'. Choose another app_name.",
+                field="app_name",
+            )
+        return name
+    base = _slug(derived_from)[:56] or "app"
+    name, n = base, 1
+    while _taken(owner=owner, app_name=name):
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def _unique_violation(exc: IntegrityError) -> ApplicationError:
+    return ApplicationError(
+        "A project with this app_name was created at the same moment. Try again.",
+        field="app_name",
+        status_code=409,
+    )
+
+
+@transaction.atomic
+def project_import(
+    *, owner, git_url: str, app_name: str | None = None, branch: str | None = None
+) -> Project:
+    """Record a single-repository project (status `imported`) without deploying it."""
+    check_git_url(git_url)
+    branch = check_branch(branch)
+    name = _app_name(owner=owner, requested=app_name, derived_from=repo_name_from_url(git_url))
+    try:
+        with transaction.atomic():
+            return Project.objects.create(
+                owner=owner,
+                app_name=name,
+                git_url=git_url,
+                branch=branch,
+                status=Project.Status.IMPORTED,
+            )
+    except IntegrityError as exc:
+        raise _unique_violation(exc) from None
+
+
+@transaction.atomic
+def project_import_split(
+    *,
+    owner,
+    frontend_url: str,
+    backend_url: str,
+    app_name: str | None = None,
+    branch: str | None = None,
+) -> Project:
+    """Record a multi-repo project: a parent (`split::{fe}|{be}`) with its two components."""
+    check_git_url(frontend_url, field="frontend_url")
+    check_git_url(backend_url, field="backend_url")
+    branch = check_branch(branch)
+    derived = f"{repo_name_from_url(frontend_url)}-{repo_name_from_url(backend_url)}"
+    name = _app_name(owner=owner, requested=app_name, derived_from=derived)
+    try:
+        with transaction.atomic():
+            parent = Project.objects.create(
+                owner=owner,
+                app_name=name,
+                git_url=f"split::{frontend_url}|{backend_url}",
+                branch=branch,
+                status=Project.Status.IMPORTED_SPLIT,
+            )
+            for component, url in (
+                (Project.Component.FRONTEND, frontend_url),
+                (Project.Component.BACKEND, backend_url),
+            ):
+                project_component_get_or_create(
+                    parent=parent, component_type=component, git_url=url
+                )
+    except IntegrityError as exc:
+        raise _unique_violation(exc) from None
+    return parent
+
+
+def project_component_get_or_create(
+    *, parent: Project, component_type: str, git_url: str
+) -> Project:
+    """The parent's frontend/backend child, created if missing, pointing at `git_url`."""
+    child, created = Project.objects.get_or_create(
+        parent=parent,
+        component_type=component_type,
+        defaults={
+            "owner_id": parent.owner_id,
+            "app_name": _slug(f"{parent.app_name}-{component_type}"),
+            "git_url": git_url,
+            "branch": parent.branch,
+            "status": Project.Status.IMPORTED,
+        },
+    )
+    if not created and child.git_url != git_url:
+        child.git_url = git_url
+        child.save(update_fields=["git_url", "updated_at"])
+    return child
+
+
+@transaction.atomic
+def project_rename(*, project: Project, app_name: str) -> Project:
+    name = _slug(app_name or "")
+    if not name:
+        raise ApplicationError("The app name must contain letters or digits.", field="app_name")
+    if project.parent_id is None and _taken(
+        owner=project.owner, app_name=name, exclude_id=project.id
+    ):
+        raise ApplicationError(
+            f"You already have a project named '{name}'. Choose another app_name.",
+            field="app_name",
+        )
+    project.app_name = name
+    project.save(update_fields=["app_name", "updated_at"])
+    return project
+
+
+def project_delete(*, project: Project) -> dict:
+    """Delete the project with its components and everything the ORM hangs off them.
+
+    What the ORM cannot see (containers, images, compose stacks, networks, work dirs) is
+    removed by the deployments app's teardown, which tolerates things already gone; the
+    answer says what was removed.
+    """
+    from deployments.teardown import project_teardown  # deployments builds on projects
+
+    family = [project, *project.children.all()]
+    removed = project_teardown(projects=family)
+    with transaction.atomic():
+        Project.objects.filter(id=project.id).delete()
+    return removed
