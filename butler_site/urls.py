@@ -1,23 +1,50 @@
-"""
-URL configuration for butler_site project.
+"""URLs. API paths follow the seed: no trailing slash (TrailingSlashTolerantMiddleware accepts one)."""
 
-The `urlpatterns` list routes URLs to views. For more information please see:
-    https://docs.djangoproject.com/en/5.2/topics/http/urls/
-Examples:
-Function views
-    1. Add an import:  from my_app import views
-    2. Add a URL to urlpatterns:  path('', views.home, name='home')
-Class-based views
-    1. Add an import:  from other_app.views import Home
-    2. Add a URL to urlpatterns:  path('', Home.as_view(), name='home')
-Including another URLconf
-    1. Import the include() function: from django.urls import include, path
-    2. Add a URL to urlpatterns:  path('blog/', include('blog.urls'))
-"""
-
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import apis as account_apis
+from butler_site.health import HealthApi
+from projects import apis as project_apis
+
+
+def api(route: str, view, name: str):
+    """A seed-style path without a trailing slash (the middleware tolerates one)."""
+    return re_path(rf"^{route}$", view, name=name)
+
 
 urlpatterns = [
+    api("health", HealthApi.as_view(), "health"),
+    api("api/auth/register", account_apis.RegisterApi.as_view(), "api-register"),
+    api("api/auth/login", account_apis.LoginApi.as_view(), "api-login"),
+    api("api/auth/refresh", account_apis.RefreshApi.as_view(), "api-refresh"),
+    api("api/auth/logout", account_apis.LogoutApi.as_view(), "api-logout"),
+    api("api/user/profile", account_apis.ProfileApi.as_view(), "api-profile"),
+    api("api/import", project_apis.ImportApi.as_view(), "api-import"),
+    api("api/import-split", project_apis.ImportSplitApi.as_view(), "api-import-split"),
+    api("deployments", project_apis.ProjectListApi.as_view(), "project-list"),
+    api("api/projects", project_apis.ProjectListApi.as_view(), "api-project-list"),
+    api(
+        r"api/projects/(?P<project_id>\d+)", project_apis.ProjectDetailApi.as_view(), "api-project"
+    ),
+    api(r"projects/(?P<project_id>\d+)", project_apis.ProjectDetailApi.as_view(), "project-detail"),
+    api(
+        r"projects/(?P<project_id>\d+)/components",
+        project_apis.ProjectComponentsApi.as_view(),
+        "project-components",
+    ),
+    api("api/schema", SpectacularAPIView.as_view(), "api-schema"),
+    api("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), "api-docs"),
+    re_path(
+        r"^avatars/(?P<path>[A-Za-z0-9_]+\.(?:png|jpg|gif|webp))$",
+        serve,
+        {"document_root": settings.MEDIA_ROOT / "avatars"},
+        name="avatar",
+    ),
     path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("", include("projects.urls")),
 ]

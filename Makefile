@@ -1,0 +1,48 @@
+# The commands the README names. Python 3.11+ and a Docker Engine are all Butler needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUTLER_PORT ?= 8000
+export BUTLER_PORT
+
+.PHONY: run test lint format migrate superuser clean
+
+$(VENV)/.installed: requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: install, migrate and start web + worker on 127.0.0.1:$(BUTLER_PORT)
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	@echo ""
+	@echo "  Butler: http://127.0.0.1:$(BUTLER_PORT)/"
+	@echo "  First user: open http://127.0.0.1:$(BUTLER_PORT)/accounts/register/ or"
+	@echo "    curl -X POST http://127.0.0.1:$(BUTLER_PORT)/api/auth/register -H 'Content-Type: application/json' \\"
+	@echo "         -d '{\"username\":\"me\",\"email\":\"me@example.com\",\"password\":\"a-long-passphrase\"}'"
+	@echo "  Admin (/admin/): $(PY) manage.py createsuperuser"
+	@echo ""
+	$(PY) manage.py runbutler --port $(BUTLER_PORT)
+
+## test: the whole suite, real-Docker tests included (needs a Docker Engine and base images)
+test: $(VENV)/.dev-installed
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+superuser: $(VENV)/.installed
+	$(PY) manage.py createsuperuser
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
