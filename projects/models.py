@@ -42,6 +42,10 @@ class Project(models.Model):
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.IMPORTED)
     deployed_url = models.CharField(max_length=255, blank=True, default="")
     container_name = models.CharField(max_length=128, blank=True, default="")
+    # When the project's environment variables last changed, and which change its running
+    # container was started with: a later change means a redeploy is needed.
+    env_updated_at = models.DateTimeField(null=True, blank=True)
+    env_applied_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -72,6 +76,13 @@ class Project(models.Model):
     @property
     def project_type(self) -> str:
         return "split" if self.git_url.startswith("split::") else "single"
+
+    @property
+    def redeploy_needed(self) -> bool:
+        """Env vars changed since the running container was started with them."""
+        return bool(
+            self.env_updated_at and self.env_applied_at and self.env_updated_at > self.env_applied_at
+        )
 
     @property
     def split_urls(self) -> tuple[str, str] | None:
