@@ -1,0 +1,308 @@
+"""Cloning user repositories: the only module in Butler that runs git.
+
+`clone()` validates the URL first (`projects.git_urls.validate_git_url`; a refused URL starts
+no process), then runs a shallow, hook-less, submodule-less `git clone` in a clean
+environment, with a time limit and a size limit, and reads the commit and tree SHAs back.
+
+git runs through `subprocess` with an explicit environment rather than GitPython's
+`Git.execute()`, which always starts from a copy of `os.environ`: git must see neither
+Butler's secrets nor a `GIT_*` variable set on the Butler host. (GitPython's process-free
+GitDB reader is deprecated upstream for security reasons, so it is not used either.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from projects.git_urls import GitUrlError, validate_git_url
+
+POLL_SECONDS = 0.1
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+-]+(?<![./])(?<!\.lock)$")
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
+_BRANCH_MISSING = re.compile(r"Remote branch .* not found", re.I)
+_GENERIC = re.compile(r"Could not read from remote repository", re.I)
+# Network settings git needs to reach a host behind a proxy or a private CA. They describe how
+# the Butler host reaches the network; they are not secrets of a project.
+_PASSTHROUGH = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "GIT_SSL_CAINFO",
+    "GIT_SSL_CAPATH",
+)
+
+
+class GitError(Exception):
+    """Cloning failed. The message is safe to show: it never contains credentials."""
+
+
+@dataclass(frozen=True)
+class CloneResult:
+    commit_sha: str
+    tree_sha: str
+    branch: str
+    size_bytes: int
+
+
+def sanitize(text: str) -> str:
+    """Strip `user:password@` (and `user@`) from any URL in `text`."""
+    return _CREDENTIALS.sub(r"\1", text)
+
+
+def clone(
+    *,
+    url: str,
+    dest: Path,
+    branch: str | None = None,
+    timeout: int | None = None,
+    max_bytes: int | None = None,
+    on_output: Callable[[str], None] | None = None,
+) -> CloneResult:
+    """Shallow-clone `url` (at `branch`, else the default branch) into `dest`.
+
+    `dest` must not exist or be empty; on any failure it is removed. Defaults:
+    `settings.BUTLER_CLONE_TIMEOUT` seconds and `settings.BUTLER_CLONE_MAX_MB` megabytes.
+    Raises `GitError` with a message that says what went wrong.
+    """
+    try:
+        checked_url = validate_git_url(url)
+    except GitUrlError as exc:
+        raise GitError(str(exc)) from exc
+    if branch is not None and not _BRANCH.match(branch):
+        raise GitError(f"'{branch}' is not a valid branch name.")
+    timeout = settings.BUTLER_CLONE_TIMEOUT if timeout is None else timeout
+    if max_bytes is None:
+        max_bytes = settings.BUTLER_CLONE_MAX_MB * 1024 * 1024
+    dest = Path(dest).absolute()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise GitError(f"The clone destination {dest} already exists and is not empty.")
+    shown_url = sanitize(url)
+    is_file = checked_url.startswith("file://")
+
+    home = tempfile.mkdtemp(prefix="butler-git-home-")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        env = _git_env(home, allow_file=is_file)
+        _run_clone(
+            _clone_command(checked_url, dest, branch, allow_file=is_file),
+            env=env,
+            cwd=home,
+            dest=dest,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            on_output=on_output,
+            shown_url=shown_url,
+            branch=branch,
+        )
+        return _read_result(dest, shown_url, env, home)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _clone_command(url: str, dest: Path, branch: str | None, *, allow_file: bool) -> list[str]:
+    cmd = [
+        "git",
+        "-c", "core.hooksPath=/dev/null",
+        "-c", "protocol.ext.allow=never",
+        "-c", f"protocol.file.allow={'always' if allow_file else 'never'}",
+        "-c", "submodule.recurse=false",
+        "-c", "advice.detachedHead=false",
+        "clone",
+        "--depth", "1",
+        "--single-branch",
+        "--no-tags",
+        "--no-recurse-submodules",
+        "--progress",
+    ]  # fmt: skip
+    if branch:
+        cmd += ["--branch", branch]
+    return [*cmd, "--", url, str(dest)]
+
+
+def _git_env(home: str, *, allow_file: bool) -> dict[str, str]:
+    """The whole environment git gets: nothing of Butler's but PATH and network settings."""
+    askpass = shutil.which("true") or "/bin/true"  # answers every prompt with nothing
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": home,
+        "LANG": "C",
+        "LC_ALL": "C",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_ASKPASS": askpass,
+        "SSH_ASKPASS": askpass,
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        "GIT_ALLOW_PROTOCOL": "https:ssh:file" if allow_file else "https:ssh",
+    }
+    env.update({k: os.environ[k] for k in _PASSTHROUGH if os.environ.get(k)})
+    return env
+
+
+def _run_clone(
+    cmd: list[str],
+    *,
+    env: dict[str, str],
+    cwd: str,
+    dest: Path,
+    timeout: int,
+    max_bytes: int,
+    on_output: Callable[[str], None] | None,
+    shown_url: str,
+    branch: str | None,
+) -> None:
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # one process group: a kill takes git's helpers along
+        )
+    except OSError as exc:
+        raise GitError(f"Could not run git: {exc.strerror or exc}. Is git installed?") from exc
+    output = _OutputReader(proc, on_output)
+    deadline = time.monotonic() + timeout
+    limit_mb = f"{max_bytes / (1024 * 1024):g} MB"
+    too_big = GitError(
+        f"The repository is larger than the {limit_mb} limit; cloning was stopped. "
+        "Raise BUTLER_CLONE_MAX_MB to allow bigger repositories."
+    )
+    try:
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise GitError(
+                    f"Cloning timed out after {timeout} s; it was stopped. Check that "
+                    f"{shown_url} is reachable, or raise BUTLER_CLONE_TIMEOUT."
+                )
+            measured = time.monotonic()
+            if _dir_size(dest) > max_bytes:
+                raise too_big
+            # Walking a big checkout costs time: keep measuring to under a fifth of the clone.
+            pause = max(POLL_SECONDS, 4 * (time.monotonic() - measured))
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=min(pause, max(deadline - time.monotonic(), 0.01)))
+    finally:
+        _kill_group(proc)
+        output.join()
+    if proc.returncode != 0:
+        if branch and any(_BRANCH_MISSING.search(line) for line in output.lines):
+            raise GitError(f"Branch '{branch}' not found in {shown_url}")
+        raise GitError(f"Repository not found or not reachable: {shown_url} ({output.reason()})")
+    if _dir_size(dest) > max_bytes:
+        raise too_big
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # also reaps helpers left after a normal exit
+    proc.wait()
+
+
+class _OutputReader:
+    """Reads git's merged output on a thread; keeps the tail; forwards whole lines."""
+
+    def __init__(self, proc: subprocess.Popen, on_output: Callable[[str], None] | None) -> None:
+        self.lines: deque[str] = deque(maxlen=50)
+        self._on_output = on_output
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        pending = b""
+        while chunk := proc.stdout.read1(65536):
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                # Progress redraws with \r; only the last state of a line is worth keeping.
+                self._emit(raw.rstrip(b"\r").split(b"\r")[-1])
+        if pending:
+            self._emit(pending.rstrip(b"\r").split(b"\r")[-1])
+
+    def _emit(self, raw: bytes) -> None:
+        line = sanitize(raw.decode("utf-8", errors="replace").rstrip())
+        if not line:
+            return
+        self.lines.append(line)
+        if self._on_output is not None:
+            with contextlib.suppress(Exception):  # a broken log sink must not break the clone
+                self._on_output(line)
+
+    def join(self) -> None:
+        self._thread.join(timeout=5)
+
+    def reason(self) -> str:
+        """git's own explanation: the most specific error line it printed."""
+        errors = [ln for ln in self.lines if ln.startswith(("fatal:", "error:", "ssh:"))]
+        specific = [ln for ln in errors if not _GENERIC.search(ln)]
+        if specific or errors:
+            return (specific or errors)[0]
+        return self.lines[-1] if self.lines else "git gave no reason"
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):  # git renames and deletes as it goes
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def _read_result(dest: Path, shown_url: str, env: dict[str, str], cwd: str) -> CloneResult:
+    """Commit, tree and branch of the fresh clone (same clean environment as the clone)."""
+
+    def git_out(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(dest), "-c", "core.hooksPath=/dev/null", *args],
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise GitError(f"Cloned {shown_url}, but could not read its last commit.") from exc
+        return (
+            done.stdout.decode("ascii", errors="replace").strip() if done.returncode == 0 else None
+        )
+
+    shas = git_out("rev-parse", "HEAD^{commit}", "HEAD^{tree}")
+    if not shas:
+        raise GitError(f"The repository {shown_url} is empty: it has no commits.")
+    commit_sha, tree_sha = shas.split()
+    return CloneResult(
+        commit_sha=commit_sha,
+        tree_sha=tree_sha,
+        branch=git_out("symbolic-ref", "-q", "--short", "HEAD") or "",
+        size_bytes=_dir_size(dest),
+    )

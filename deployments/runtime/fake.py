@@ -1,0 +1,327 @@
+"""`FakeRuntime`: the runtime verbs in memory, for unit tests of pipeline logic.
+
+It keeps the same bookkeeping rules as the real engine (labels, instance isolation, name
+clashes, missing images) and lets a test script failures:
+
+    fake = FakeRuntime(missing_images={"python:2.1-slim"}, container_exit_code=1)
+    fake.fail_build_with = BuildFailed("boom", log_tail="...")
+    fake.logs_text = "Listening on port 3000"
+
+Select it with `settings.BUTLER_RUNTIME = "deployments.runtime.fake.FakeRuntime"` and
+`deployments.runtime.reset_runtime()`, or pass an instance where the code accepts one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+
+from .base import (
+    COMPOSE_PROJECT_LABEL,
+    COMPOSE_SERVICE_LABEL,
+    INSTANCE_LABEL,
+    MANAGED_LABEL,
+    BaseImageMissing,
+    BuildFailed,
+    ComposeFailed,
+    ContainerInfo,
+    ContainerNotFound,
+    ContainerSpec,
+    EngineUnavailable,
+    ImageInfo,
+    OutputCallback,
+    RuntimeFailure,
+)
+
+_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)", re.I | re.M)
+
+
+@dataclass
+class _Container:
+    info: ContainerInfo
+    env: dict[str, str] = field(repr=False)
+    spec: ContainerSpec | None = None
+
+
+class FakeRuntime:
+    """In-memory runtime; the constructor's keyword arguments (also plain attributes) script
+    failures, and `builds`, `images`, `containers`, `networks` show what was done."""
+
+    def __init__(
+        self,
+        *,
+        engine_down: bool = False,
+        present_images: set[str] | None = None,
+        missing_images: set[str] | None = None,
+        fail_build_with: RuntimeFailure | None = None,
+        fail_run_with: RuntimeFailure | None = None,
+        fail_compose_with: RuntimeFailure | None = None,
+        container_exit_code: int | None = None,
+        logs_text: str = "",
+        image_ports: dict[str, list[int]] | None = None,
+        build_output: list[str] | None = None,
+        compose_services: list[str] | None = None,
+    ) -> None:
+        self.engine_down = engine_down
+        # Images `image_exists` reports besides the ones built here (e.g. base images).
+        self.present_images: set[str] = set(present_images or ())
+        # Base images that are not present; every other FROM image is.
+        self.missing_images: set[str] = set(missing_images or ())
+        self.fail_build_with = fail_build_with
+        self.fail_run_with = fail_run_with
+        self.fail_compose_with = fail_compose_with
+        # None: containers keep running. An int: they start, then exit with that code.
+        self.container_exit_code = container_exit_code
+        self.logs_text = logs_text
+        # EXPOSEd ports per image tag (what `image_exposed_ports` returns).
+        self.image_ports: dict[str, list[int]] = dict(image_ports or {})
+        self.build_output = list(build_output or ["Step 1/1 : FROM scratch", "Built."])
+        self.compose_services = list(compose_services or ["web"])
+
+        self.networks: dict[str, dict[str, str]] = {}
+        self.images: dict[str, ImageInfo] = {}  # by tag
+        self.containers: dict[str, _Container] = {}  # by id
+        self.builds: list[dict] = []  # what build_image was asked to do, in order
+        self._ids = itertools.count(1)
+        self._ports = itertools.count(49153)
+
+    # ---- plumbing ----
+
+    def _check(self) -> None:
+        if self.engine_down:
+            raise EngineUnavailable("fake engine is down")
+
+    def _labels(self, labels: dict[str, str] | None) -> dict[str, str]:
+        return {
+            **(labels or {}),
+            MANAGED_LABEL: "true",
+            INSTANCE_LABEL: settings.BUTLER_INSTANCE_ID,
+        }
+
+    @staticmethod
+    def _matches(have: dict[str, str], want: dict[str, str] | None) -> bool:
+        want = {**(want or {}), INSTANCE_LABEL: settings.BUTLER_INSTANCE_ID}
+        return all(have.get(k) == v for k, v in want.items())
+
+    def _new_id(self) -> str:
+        return hashlib.sha256(str(next(self._ids)).encode()).hexdigest()
+
+    def _find(self, name_or_id: str) -> _Container:
+        self._check()
+        for c in self.containers.values():
+            if name_or_id in (c.info.id, c.info.name) or (
+                len(name_or_id) >= 12 and c.info.id.startswith(name_or_id)
+            ):
+                return c
+        raise ContainerNotFound(name_or_id)
+
+    def _set(self, c: _Container, **changes) -> ContainerInfo:
+        c.info = replace(c.info, **changes)
+        return c.info
+
+    # ---- engine, networks ----
+
+    def ping(self) -> dict:
+        self._check()
+        return {"server_version": "fake", "api_version": "1.41"}
+
+    def ensure_network(self, name: str) -> None:
+        self._check()
+        self.networks.setdefault(name, self._labels(None))
+
+    def remove_network(self, name: str) -> bool:
+        self._check()
+        return self.networks.pop(name, None) is not None
+
+    def list_networks(self, labels: dict[str, str] | None = None) -> list[str]:
+        self._check()
+        return sorted(n for n, lab in self.networks.items() if self._matches(lab, labels))
+
+    # ---- images ----
+
+    def image_exists(self, ref: str) -> bool:
+        self._check()
+        return ref in self.images or ref in self.present_images
+
+    def image_exposed_ports(self, ref: str) -> list[int]:
+        self._check()
+        if ref not in self.images:
+            raise RuntimeFailure(f"Image '{ref}' does not exist. Build it first.")
+        return list(self.image_ports.get(ref, []))
+
+    def list_images(self, labels: dict[str, str] | None = None) -> list[ImageInfo]:
+        self._check()
+        found = {i.id: i for i in self.images.values() if self._matches(i.labels, labels)}
+        return sorted(found.values(), key=lambda i: (i.created, i.id))
+
+    def remove_image(self, ref: str, *, force: bool = True) -> bool:
+        self._check()
+        tags = [t for t, i in self.images.items() if ref in (t, i.id)]
+        for tag in tags:
+            del self.images[tag]
+        return bool(tags)
+
+    def build_image(
+        self,
+        *,
+        context_dir: Path,
+        dockerfile: str,
+        tag: str,
+        labels: dict[str, str],
+        buildargs: dict[str, str] | None,
+        on_output: OutputCallback,
+        timeout: int,
+    ) -> str:
+        self._check()
+        self.builds.append(
+            {
+                "context_dir": Path(context_dir),
+                "dockerfile": dockerfile,
+                "tag": tag,
+                "labels": dict(labels),
+                "buildargs": dict(buildargs or {}),
+            }
+        )
+        path = Path(context_dir) / dockerfile
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        for image in _FROM.findall(text):
+            if image in self.missing_images:
+                raise BaseImageMissing(image)
+        for line in self.build_output:
+            on_output(line)
+        if self.fail_build_with is not None:
+            raise self.fail_build_with
+        if not path.is_file():
+            raise BuildFailed(
+                f"The image build failed: Cannot locate specified Dockerfile: {dockerfile}"
+            )
+        image = ImageInfo(
+            id="sha256:" + self._new_id(),
+            tags=[tag],
+            labels=self._labels(labels),
+            created=datetime.now(tz=UTC),
+        )
+        self.images[tag] = image
+        return image.id
+
+    # ---- containers ----
+
+    def run_container(self, spec: ContainerSpec) -> ContainerInfo:
+        self._check()
+        if self.fail_run_with is not None:
+            raise self.fail_run_with
+        if spec.image not in self.images:
+            raise RuntimeFailure(
+                f"Image '{spec.image}' does not exist. Build it before running it."
+            )
+        if any(c.info.name == spec.name for c in self.containers.values()):
+            raise RuntimeFailure(f"A container named '{spec.name}' already exists.")
+        exited = self.container_exit_code is not None
+        info = ContainerInfo(
+            id=self._new_id(),
+            name=spec.name,
+            status="exited" if exited else "running",
+            exit_code=self.container_exit_code,
+            host_port=None if exited else next(self._ports),
+            container_port=spec.container_port,
+            labels=self._labels(spec.labels),
+            image=spec.image,
+            ip=None if exited else "172.30.0.2",
+        )
+        self.containers[info.id] = _Container(info=info, env=dict(spec.env), spec=spec)
+        return info
+
+    def get_container(self, name_or_id: str) -> ContainerInfo:
+        return self._find(name_or_id).info
+
+    def container_logs(self, name_or_id: str, *, tail: int = 50) -> str:
+        self._find(name_or_id)
+        lines = self.logs_text.splitlines(keepends=True)
+        return "".join(lines[-tail:]) if tail else ""
+
+    def stop_container(self, name_or_id: str, *, timeout: int = 10) -> ContainerInfo:
+        c = self._find(name_or_id)
+        return self._set(c, status="exited", exit_code=0, host_port=None, ip=None)
+
+    def start_container(self, name_or_id: str) -> ContainerInfo:
+        c = self._find(name_or_id)
+        if c.info.status == "running":
+            return c.info
+        return self._set(c, status="running", exit_code=None, host_port=next(self._ports))
+
+    def restart_container(self, name_or_id: str, *, timeout: int = 10) -> ContainerInfo:
+        self.stop_container(name_or_id, timeout=timeout)
+        return self.start_container(name_or_id)
+
+    def remove_container(self, name_or_id: str) -> bool:
+        try:
+            c = self._find(name_or_id)
+        except ContainerNotFound:
+            return False
+        del self.containers[c.info.id]
+        return True
+
+    def list_containers(self, labels: dict[str, str] | None = None) -> list[ContainerInfo]:
+        self._check()
+        found = [c.info for c in self.containers.values() if self._matches(c.info.labels, labels)]
+        return sorted(found, key=lambda i: i.name)
+
+    def container_env(self, name_or_id: str) -> dict[str, str]:
+        """Test helper: the environment a container was given."""
+        return dict(self._find(name_or_id).env)
+
+    # ---- compose ----
+
+    def compose_available(self) -> str | None:
+        return "docker compose"
+
+    def compose_up(
+        self,
+        *,
+        project_name: str,
+        workdir: Path,
+        compose_file: str,
+        env: dict[str, str],
+        on_output: OutputCallback,
+        timeout: int,
+    ) -> list[ContainerInfo]:
+        self._check()
+        if not (Path(workdir) / compose_file).is_file():
+            raise ComposeFailed(f"The compose file '{compose_file}' does not exist.")
+        if self.fail_compose_with is not None:
+            raise self.fail_compose_with
+        for service in self.compose_services:
+            name = f"{project_name}-{service}-1"
+            on_output(f"Creating {name} ... done")
+            if any(c.info.name == name for c in self.containers.values()):
+                continue
+            info = ContainerInfo(
+                id=self._new_id(),
+                name=name,
+                status="running",
+                exit_code=None,
+                host_port=next(self._ports),
+                container_port=8000,
+                labels=self._labels(
+                    {COMPOSE_PROJECT_LABEL: project_name, COMPOSE_SERVICE_LABEL: service}
+                ),
+                image=f"{project_name}-{service}",
+                ip="172.30.0.3",
+            )
+            self.containers[info.id] = _Container(info=info, env=dict(env))
+        return self.compose_containers(project_name)
+
+    def compose_down(self, *, project_name: str) -> None:
+        self._check()
+        for cid, c in list(self.containers.items()):
+            if c.info.labels.get(COMPOSE_PROJECT_LABEL) == project_name:
+                del self.containers[cid]
+
+    def compose_containers(self, project_name: str) -> list[ContainerInfo]:
+        return self.list_containers({COMPOSE_PROJECT_LABEL: project_name})

@@ -1,0 +1,110 @@
+"""Runtime fixtures: the real Docker runtime (with cleanup) and the in-memory fake.
+
+Docker tests fail loudly when the engine is down: `docker_runtime` pings it first.
+Everything a test creates carries this run's `butler.instance` label (test settings make a
+fresh id per run), which is how the cleanup finds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+from deployments.runtime import RuntimeFailure, get_runtime, reset_runtime
+from deployments.runtime.docker_engine import DockerRuntime
+from deployments.runtime.fake import FakeRuntime
+
+
+def docker_cli(*args: str) -> str:
+    """Run the docker CLI (an independent check of what the runtime did)."""
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=60, check=False
+    ).stdout
+
+
+def docker_inspect(ref: str) -> dict | None:
+    """`docker inspect` of a container/image/network, or None if it does not exist."""
+    out = docker_cli("inspect", ref)
+    data = json.loads(out) if out.strip() else []
+    return data[0] if data else None
+
+
+def _ids(kind: str, instance: str) -> set[str]:
+    label = f"label=butler.instance={instance}"
+    if kind == "container":
+        out = docker_cli("ps", "-aq", "--no-trunc", "--filter", label)
+    elif kind == "image":
+        out = docker_cli("images", "-q", "--no-trunc", "--filter", label)
+    else:
+        out = docker_cli("network", "ls", "-q", "--no-trunc", "--filter", label)
+    return set(out.split())
+
+
+def remove_instance_objects(instance: str, keep: dict[str, set[str]] | None = None) -> None:
+    """Force-remove containers, then images, then networks labelled with `instance`."""
+    keep = keep or {}
+    for kind, rm in (
+        ("container", ["rm", "-f", "-v"]),
+        ("image", ["rmi", "-f"]),
+        ("network", ["network", "rm"]),
+    ):
+        doomed = _ids(kind, instance) - keep.get(kind, set())
+        if doomed:
+            docker_cli(*rm, *sorted(doomed))
+
+
+@pytest.fixture(scope="session")
+def docker_runtime() -> Iterator[DockerRuntime]:
+    """The real runtime for the whole run; at the end removes everything of this instance."""
+    runtime = DockerRuntime()
+    runtime.ping()  # EngineUnavailable here means: start Docker, these tests need it
+    yield runtime
+    remove_instance_objects(settings.BUTLER_INSTANCE_ID)
+
+
+@pytest.fixture
+def runtime(docker_runtime: DockerRuntime) -> Iterator[DockerRuntime]:
+    """The real runtime; afterwards removes what the test created (even if it failed).
+
+    Objects that existed before the test (e.g. an image from a module-scoped fixture) stay.
+    """
+    instance = settings.BUTLER_INSTANCE_ID
+    before = {kind: _ids(kind, instance) for kind in ("container", "image", "network")}
+    yield docker_runtime
+    remove_instance_objects(instance, keep=before)
+
+
+@pytest.fixture
+def unique_name() -> Iterator[callable]:
+    """`unique_name("web")` -> `test1a2b3c4d-web-9f8e7d6c`: never clashes with other runs."""
+
+    def make(prefix: str) -> str:
+        return f"{settings.BUTLER_INSTANCE_ID}-{prefix}-{secrets.token_hex(4)}"
+
+    yield make
+
+
+@pytest.fixture
+def compose_project(docker_runtime: DockerRuntime, unique_name) -> Iterator[str]:
+    """A compose project name that is torn down (containers, networks, volumes) afterwards."""
+    name = unique_name("compose").lower()
+    yield name
+    with contextlib.suppress(RuntimeFailure):
+        docker_runtime.compose_down(project_name=name)
+
+
+@pytest.fixture
+def fake_runtime(settings) -> Iterator[FakeRuntime]:
+    """`get_runtime()` returns this in-memory fake for the duration of the test."""
+    settings.BUTLER_RUNTIME = "deployments.runtime.fake.FakeRuntime"
+    reset_runtime()
+    fake = get_runtime()
+    assert isinstance(fake, FakeRuntime)
+    yield fake
+    reset_runtime()
