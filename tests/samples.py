@@ -1,0 +1,844 @@
+"""Small, realistic sample repositories for detection, pipeline and benchmark tests.
+
+Every factory writes a repo into `path` (created if needed), commits it on branch `main` and
+returns the path. Calling it again on the same path with other options (say `marker="v2"`)
+commits a second version, which is how redeploy tests get a new commit. Each app answers
+`GET /` with a page containing its marker (the module constants below, or `marker=`), and
+reads `PORT` where choosing the port is the app's job.
+
+Dependency sets are pinned and kept small so real builds stay fast on a small machine.
+Node lock files are only written when asked (`lockfile=...`): they are generated for real by
+the package manager inside a `node` container, so asking needs the Docker Engine and the npm
+registry; without one the image build uses `npm install`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+FLASK_MARKER = "hello from flask"
+FASTAPI_MARKER = "hello from fastapi"
+DJANGO_MARKER = "hello from django"
+EXPRESS_MARKER = "hello from express"
+NEXTJS_MARKER = "hello from nextjs"
+VITE_MARKER = "hello from vite"
+STATIC_MARKER = "hello from a static site"
+DOCKERFILE_MARKER = "hello from a dockerfile"
+COMPOSE_MARKER = "hello from compose"
+PROCFILE_MARKER = "hello from a procfile app"
+FRONTEND_MARKER = "hello from the frontend"
+BACKEND_MARKER = "hello from the backend"
+
+FLASK_VERSION = "3.1.3"
+FASTAPI_VERSION = "0.115.12"
+DJANGO_VERSION = "5.2.8"
+EXPRESS_VERSION = "4.21.2"
+NEXT_VERSION = "14.2.35"
+REACT_VERSION = "18.3.1"
+VITE_VERSION = "5.4.21"
+NODE_IMAGE = "node:20-slim"  # only to generate lock files
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@e", "-c", "commit.gpgsign=false"]
+
+
+def _write(path: Path, files: dict[str, str]) -> None:
+    for rel, content in files.items():
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+
+
+def _commit(path: Path, message: str) -> Path:
+    run = {"cwd": path, "check": True, "capture_output": True}
+    if not (path / ".git").exists():
+        subprocess.run([*GIT, "init", "-q", "-b", "main"], **run)
+    subprocess.run([*GIT, "add", "-A"], **run)
+    subprocess.run([*GIT, "commit", "-q", "--allow-empty", "-m", message], **run)
+    return path
+
+
+def _repo(path: Path | str, files: dict[str, str], message: str) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    _write(path, files)
+    return _commit(path, message)
+
+
+def _remove(path: Path, *names: str) -> None:
+    for name in names:
+        target = path / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def _html(title: str, body: str) -> str:
+    return (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>\n"
+        f"<body>{body}</body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Python apps
+
+
+def flask_repo(
+    path: Path | str,
+    *,
+    marker: str = FLASK_MARKER,
+    layout: str = "app",
+    with_gunicorn: bool = False,
+    python_version: str | None = None,
+) -> Path:
+    """A Flask app. `layout`: "app" (app.py), "factory" (package with create_app() and no
+    module-level app), "package" (`app = Flask(...)` in myapp/__init__.py), "wsgi" (wsgi.py
+    calling the package's factory)."""
+    requirements = f"flask=={FLASK_VERSION}\n" + ("gunicorn==23.0.0\n" if with_gunicorn else "")
+    view = f"""
+        @app.get("/")
+        def index():
+            return "<h1>{marker}</h1>"
+
+        @app.get("/health")
+        def health():
+            return {{"ok": True}}
+    """
+    view = textwrap.dedent(view)
+    files = {"requirements.txt": requirements, ".gitignore": "__pycache__/\n.venv/\n"}
+    if layout == "app":
+        files["app.py"] = (
+            "import os\n\nfrom flask import Flask\n\napp = Flask(__name__)\n"
+            + view
+            + '\n\nif __name__ == "__main__":\n'
+            '    app.run(host="0.0.0.0", port=int(os.environ.get("PORT", 5000)))\n'
+        )
+    elif layout in ("factory", "wsgi"):
+        body = textwrap.indent(view, "    ")
+        files["myapp/__init__.py"] = (
+            "from flask import Flask\n\n\ndef create_app(config=None):\n"
+            "    app = Flask(__name__)\n    app.config.update(config or {})\n"
+            + body
+            + "    return app\n"
+        )
+        if layout == "wsgi":
+            files["wsgi.py"] = "from myapp import create_app\n\napp = create_app()\n"
+    elif layout == "package":
+        files["myapp/__init__.py"] = "from flask import Flask\n\napp = Flask(__name__)\n" + view
+    else:
+        raise ValueError(f"unknown layout {layout!r}")
+    if python_version:
+        files[".python-version"] = python_version + "\n"
+    return _repo(path, files, f"flask app: {marker}")
+
+
+def fastapi_repo(
+    path: Path | str, *, marker: str = FASTAPI_MARKER, module: str = "main.py"
+) -> Path:
+    """A FastAPI app in `module` ("main.py", or "app/main.py" for the package layout)."""
+    files = {
+        "requirements.txt": f"fastapi=={FASTAPI_VERSION}\n",
+        module: f"""
+            from fastapi import FastAPI
+            from fastapi.responses import HTMLResponse
+
+            app = FastAPI(title="sample")
+
+
+            @app.get("/", response_class=HTMLResponse)
+            def index() -> str:
+                return "<h1>{marker}</h1>"
+
+
+            @app.get("/api/items/{{item_id}}")
+            def item(item_id: int) -> dict:
+                return {{"id": item_id}}
+        """,
+    }
+    if "/" in module:
+        files[module.rsplit("/", 1)[0] + "/__init__.py"] = ""
+    return _repo(path, files, f"fastapi app: {marker}")
+
+
+def django_repo(
+    path: Path | str,
+    *,
+    marker: str = DJANGO_MARKER,
+    project: str = "mysite",
+    secret_required: bool = False,
+    procfile: bool = False,
+) -> Path:
+    """A minimal real Django project (`project`/settings.py, urls, wsgi) whose `/` view returns
+    `marker`. `secret_required` makes the settings need APP_SECRET_KEY (collectstatic at build
+    time then fails, which must not fail the build)."""
+    secret = (
+        'os.environ["APP_SECRET_KEY"]'
+        if secret_required
+        else 'os.environ.get("DJANGO_SECRET_KEY", "insecure-sample-key")'
+    )
+    files = {
+        "requirements.txt": f"Django=={DJANGO_VERSION}\n",
+        "manage.py": f"""
+            #!/usr/bin/env python
+            import os
+            import sys
+
+
+            def main():
+                os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{project}.settings")
+                from django.core.management import execute_from_command_line
+
+                execute_from_command_line(sys.argv)
+
+
+            if __name__ == "__main__":
+                main()
+        """,
+        f"{project}/__init__.py": "",
+        f"{project}/settings.py": f"""
+            import os
+            from pathlib import Path
+
+            BASE_DIR = Path(__file__).resolve().parent.parent
+            SECRET_KEY = {secret}
+            DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
+            ALLOWED_HOSTS = ["*"]
+            INSTALLED_APPS = [
+                "django.contrib.admin",
+                "django.contrib.auth",
+                "django.contrib.contenttypes",
+                "django.contrib.sessions",
+                "django.contrib.messages",
+                "django.contrib.staticfiles",
+            ]
+            MIDDLEWARE = [
+                "django.middleware.security.SecurityMiddleware",
+                "django.contrib.sessions.middleware.SessionMiddleware",
+                "django.middleware.common.CommonMiddleware",
+                "django.middleware.csrf.CsrfViewMiddleware",
+                "django.contrib.auth.middleware.AuthenticationMiddleware",
+                "django.contrib.messages.middleware.MessageMiddleware",
+            ]
+            ROOT_URLCONF = "{project}.urls"
+            TEMPLATES = [
+                {{
+                    "BACKEND": "django.template.backends.django.DjangoTemplates",
+                    "DIRS": [],
+                    "APP_DIRS": True,
+                    "OPTIONS": {{
+                        "context_processors": [
+                            "django.template.context_processors.request",
+                            "django.contrib.auth.context_processors.auth",
+                            "django.contrib.messages.context_processors.messages",
+                        ]
+                    }},
+                }}
+            ]
+            WSGI_APPLICATION = "{project}.wsgi.application"
+            DATABASES = {{
+                "default": {{
+                    "ENGINE": "django.db.backends.sqlite3",
+                    "NAME": BASE_DIR / "db.sqlite3",
+                }}
+            }}
+            STATIC_URL = "static/"
+            STATIC_ROOT = BASE_DIR / "staticfiles"
+            DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+        """,
+        f"{project}/urls.py": """
+            from django.contrib import admin
+            from django.urls import path
+
+            from .views import index
+
+            urlpatterns = [
+                path("", index),
+                path("admin/", admin.site.urls),
+            ]
+        """,
+        f"{project}/views.py": f"""
+            from django.http import HttpResponse
+
+
+            def index(request):
+                return HttpResponse("<h1>{marker}</h1>")
+        """,
+        f"{project}/wsgi.py": f"""
+            import os
+
+            from django.core.wsgi import get_wsgi_application
+
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{project}.settings")
+            application = get_wsgi_application()
+        """,
+        ".gitignore": "__pycache__/\ndb.sqlite3\nstaticfiles/\n",
+    }
+    if procfile:
+        files["Procfile"] = (
+            "release: python manage.py migrate --noinput\n"
+            f"web: gunicorn {project}.wsgi --bind 0.0.0.0:$PORT\n"
+        )
+        files["requirements.txt"] += "gunicorn==23.0.0\n"
+    return _repo(path, files, f"django app: {marker}")
+
+
+def procfile_repo(
+    path: Path | str, *, marker: str = PROCFILE_MARKER, command: str | None = None
+) -> Path:
+    """A standard-library Python server that only a Procfile `web:` line knows how to start."""
+    files = {
+        "serve.py": f"""
+            import argparse
+            from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+            class Handler(BaseHTTPRequestHandler):
+                def do_GET(self):
+                    body = b"<h1>{marker}</h1>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--port", type=int, required=True)
+            args = parser.parse_args()
+            print(f"serving on port {{args.port}}", flush=True)
+            ThreadingHTTPServer(("0.0.0.0", args.port), Handler).serve_forever()
+        """,
+        "Procfile": f"web: {command or 'python serve.py --port $PORT'}\n",
+        "requirements.txt": "",
+    }
+    return _repo(path, files, f"procfile app: {marker}")
+
+
+def _stdlib_server(marker: str, *, prelude: str = "", body: str | None = None) -> str:
+    """A standard-library HTTP server reading PORT (default 8000); `body` is a Python
+    expression for the page, `prelude` code placed before the handler."""
+    body = body or repr(f"<h1>{marker}</h1>")
+    return (
+        "import os\n"
+        "from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer\n"
+        f"{prelude}\n\n"
+        "class Handler(BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        f"        data = ({body}).encode()\n"
+        "        self.send_response(200)\n"
+        '        self.send_header("Content-Type", "text/html")\n'
+        '        self.send_header("Content-Length", str(len(data)))\n'
+        "        self.end_headers()\n"
+        "        self.wfile.write(data)\n\n\n"
+        'if __name__ == "__main__":\n'
+        '    port = int(os.environ.get("PORT", "8000"))\n'
+        '    print(f"Listening on http://0.0.0.0:{port}", flush=True)\n'
+        '    ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()\n'
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Node apps
+
+
+def node_lockfile(path: Path | str, manager: str = "npm") -> None:
+    """Generate a real lock file for `path`'s package.json with `manager` (npm, yarn, pnpm) in
+    a throwaway node container (needs the Docker Engine and the npm registry)."""
+    commands = {
+        "npm": "npm install --package-lock-only --ignore-scripts --no-audit --no-fund",
+        "yarn": "yarn install --ignore-scripts --non-interactive --no-progress && rm -rf node_modules",
+        "pnpm": "npx --yes pnpm@9 install --lockfile-only --ignore-scripts",
+    }
+    path = Path(path).resolve()
+    user = f"{os.getuid()}:{os.getgid()}"
+    subprocess.run(
+        [
+            *("docker", "run", "--rm", "--label", "butler.test=samples", "-e", "HOME=/tmp"),
+            *("-u", user, "-v", f"{path}:/app", "-w", "/app", NODE_IMAGE),
+            *("sh", "-c", commands[manager]),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
+def _node_repo(
+    path: Path | str,
+    files: dict[str, str],
+    package: dict,
+    message: str,
+    lockfile: str | None,
+) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    _remove(path, "package-lock.json", "yarn.lock", "pnpm-lock.yaml")
+    files = {**files, "package.json": json.dumps(package, indent=2) + "\n"}
+    files.setdefault(".gitignore", "node_modules/\n.next/\ndist/\n")
+    _write(path, files)
+    if lockfile:
+        node_lockfile(path, lockfile)
+    return _commit(path, message)
+
+
+def express_repo(
+    path: Path | str,
+    *,
+    marker: str = EXPRESS_MARKER,
+    lockfile: str | None = None,
+    node_version: str | None = None,
+    procfile: str | None = None,
+) -> Path:
+    """An Express app (`npm start` -> node server.js) reading PORT. `lockfile`: None, "npm",
+    "yarn" or "pnpm" (generated for real, see `node_lockfile`)."""
+    package = {
+        "name": "express-sample",
+        "version": "1.0.0",
+        "private": True,
+        "main": "server.js",
+        "scripts": {"start": "node server.js"},
+        "dependencies": {"express": EXPRESS_VERSION},
+    }
+    if node_version:
+        package["engines"] = {"node": node_version}
+    files = {
+        "server.js": f"""
+            const express = require("express");
+
+            const app = express();
+            const port = process.env.PORT || 3000;
+
+            app.get("/", (req, res) => res.send("<h1>{marker}</h1>"));
+            app.get("/health", (req, res) => res.json({{ ok: true }}));
+
+            app.listen(port, "0.0.0.0", () => console.log(`Example app listening on port ${{port}}`));
+        """,
+    }
+    if procfile:
+        files["Procfile"] = f"web: {procfile}\n"
+    return _node_repo(path, files, package, f"express app: {marker}", lockfile)
+
+
+def nextjs_repo(
+    path: Path | str,
+    *,
+    marker: str = NEXTJS_MARKER,
+    router: str = "pages",
+    output: str | None = None,
+    lockfile: str | None = None,
+) -> Path:
+    """A minimal Next.js 14 app (pages or app router). `output`: None, "standalone" or
+    "export" (static export, served by nginx)."""
+    package = {
+        "name": "nextjs-sample",
+        "version": "1.0.0",
+        "private": True,
+        "scripts": {"dev": "next dev", "build": "next build", "start": "next start"},
+        "dependencies": {"next": NEXT_VERSION, "react": REACT_VERSION, "react-dom": REACT_VERSION},
+    }
+    config = f"output: '{output}'," if output else ""
+    files = {
+        "next.config.js": f"/** @type {{import('next').NextConfig}} */\nmodule.exports = {{ {config} }};\n",
+    }
+    if router == "pages":
+        files["pages/index.js"] = f"""
+            export default function Home() {{
+              const api = process.env.NEXT_PUBLIC_API_URL || "none";
+              return (
+                <main>
+                  <h1>{marker}</h1>
+                  <p id="api">API: {{api}}</p>
+                </main>
+              );
+            }}
+        """
+    else:
+        files["app/layout.js"] = """
+            export const metadata = { title: "sample" };
+
+            export default function RootLayout({ children }) {
+              return (
+                <html lang="en">
+                  <body>{children}</body>
+                </html>
+              );
+            }
+        """
+        files["app/page.js"] = f"""
+            export default function Page() {{
+              return <h1>{marker}</h1>;
+            }}
+        """
+    return _node_repo(path, files, package, f"nextjs app: {marker}", lockfile)
+
+
+def vite_repo(
+    path: Path | str,
+    *,
+    marker: str = VITE_MARKER,
+    lockfile: str | None = None,
+    broken: bool = False,
+) -> Path:
+    """A vanilla Vite SPA (no framework, one dev dependency). The marker and the build-time
+    `VITE_API_URL` are written into index.html, so a plain GET sees them without running JS."""
+    package = {
+        "name": "vite-sample",
+        "version": "1.0.0",
+        "private": True,
+        "type": "module",
+        "scripts": {"dev": "vite", "build": "vite build", "preview": "vite preview"},
+        "devDependencies": {"vite": VITE_VERSION},
+    }
+    files = {
+        "index.html": f"""
+            <!doctype html>
+            <html lang="en">
+              <head><meta charset="UTF-8" /><title>vite sample</title></head>
+              <body>
+                <h1>{marker}</h1>
+                <p id="api">API: %VITE_API_URL%</p>
+                <div id="app"></div>
+                <script type="module" src="/src/main.js"></script>
+              </body>
+            </html>
+        """,
+        "src/main.js": """
+            const api = import.meta.env.VITE_API_URL || "none";
+            document.querySelector("#app").textContent = `Routed by the client, API ${api}`;
+        """
+        + ("this is not javascript (\n" if broken else ""),
+    }
+    return _node_repo(path, files, package, f"vite app: {marker}", lockfile)
+
+
+# ---------------------------------------------------------------------------------------------
+# Static, Dockerfile, compose
+
+
+def static_repo(path: Path | str, *, marker: str = STATIC_MARKER, folder: str = ".") -> Path:
+    """A plain static site: index.html + about.html + style.css in `folder`."""
+    prefix = "" if folder in ("", ".") else folder.rstrip("/") + "/"
+    files = {
+        f"{prefix}index.html": _html(marker, f"<h1>{marker}</h1><a href='about.html'>about</a>"),
+        f"{prefix}about.html": _html("about", "<p>about this site</p>"),
+        f"{prefix}style.css": "body { font-family: sans-serif; }\n",
+        "README.md": "# A static site\n",
+    }
+    return _repo(path, files, f"static site: {marker}")
+
+
+def dockerfile_repo(
+    path: Path | str,
+    *,
+    marker: str = DOCKERFILE_MARKER,
+    expose: str = "${PORT}",
+    port: int = 8080,
+    base_image: str = "python:3.11-slim",
+) -> Path:
+    """A repo with its own Dockerfile: `ARG PORT=<port>`, `ENV PORT=$PORT`, `EXPOSE <expose>`
+    and a standard-library server reading PORT."""
+    files = {
+        "Dockerfile": f"""
+            FROM {base_image}
+            ARG PORT={port}
+            ENV PORT=${{PORT}}
+            WORKDIR /srv
+            COPY server.py .
+            EXPOSE {expose}
+            CMD ["python", "server.py"]
+        """,
+        "server.py": _stdlib_server(marker),
+    }
+    return _repo(path, files, f"dockerfile app: {marker}")
+
+
+def compose_repo(path: Path | str, *, marker: str = COMPOSE_MARKER, host_port: int = 8080) -> Path:
+    """web (built here, a visit counter) + redis, with a fixed host port to be rewritten."""
+    counter = textwrap.dedent(
+        """
+        import socket
+
+
+        def hits():
+            try:
+                with socket.create_connection(("redis", 6379), timeout=2) as conn:
+                    conn.sendall(b"INCR hits\\r\\n")
+                    return conn.recv(64).decode().strip(":\\r\\n")
+            except OSError:
+                return "?"
+        """
+    )
+    page = repr(f"<h1>{marker}</h1><p>visits: ") + " + hits() + '</p>'"
+    server = _stdlib_server(marker, prelude=counter, body=page)
+    files = {
+        "docker-compose.yml": f"""
+            version: "3.8"
+            services:
+              web:
+                build: .
+                ports:
+                  - "{host_port}:8000"
+                environment:
+                  - PORT=8000
+                depends_on:
+                  - redis
+              redis:
+                image: redis:7
+        """,
+        "Dockerfile": """
+            FROM python:3.11-slim
+            WORKDIR /srv
+            COPY server.py .
+            EXPOSE 8000
+            CMD ["python", "server.py"]
+        """,
+        "server.py": server,
+    }
+    return _repo(path, files, f"compose app: {marker}")
+
+
+MALICIOUS_COMPOSE = {
+    # kind: (service, key, service body lines)
+    "privileged": ("web", "privileged", "privileged: true"),
+    "docker_socket": ("web", "volumes", "volumes:\n  - /var/run/docker.sock:/var/run/docker.sock"),
+    "host_bind": ("web", "volumes", "volumes:\n  - /etc:/host-etc:ro"),
+    "relative_bind": ("web", "volumes", "volumes:\n  - ./data:/data"),
+    "home_bind": ("web", "volumes", "volumes:\n  - ~/.ssh:/keys"),
+    "long_bind": ("web", "volumes", "volumes:\n  - type: bind\n    source: /\n    target: /host"),
+    "network_host": ("web", "network_mode", "network_mode: host"),
+    "network_container": ("web", "network_mode", "network_mode: container:butler-web"),
+    "pid_host": ("web", "pid", "pid: host"),
+    "ipc_host": ("web", "ipc", "ipc: host"),
+    "userns_host": ("web", "userns_mode", "userns_mode: host"),
+    "cap_add": ("web", "cap_add", "cap_add:\n  - SYS_ADMIN"),
+    "devices": ("web", "devices", "devices:\n  - /dev/sda:/dev/sda"),
+    "security_opt": ("web", "security_opt", "security_opt:\n  - seccomp:unconfined"),
+    "build_outside": ("web", "build", "build: ../.."),
+    "build_absolute": ("web", "build", "build:\n  context: /etc"),
+    "env_file_outside": ("web", "env_file", "env_file: ../../secrets.env"),
+}
+
+
+def malicious_compose_repo(path: Path | str, kind: str) -> Path:
+    """A compose file Butler must refuse; `MALICIOUS_COMPOSE[kind]` names the service and key
+    the refusal must mention. Extra kind "driver_opts": a top-level volume binding /etc."""
+    if kind == "driver_opts":
+        compose = """
+            services:
+              web:
+                image: nginx:alpine
+                volumes:
+                  - etc:/data
+            volumes:
+              etc:
+                driver: local
+                driver_opts:
+                  type: none
+                  o: bind
+                  device: /etc
+        """
+    else:
+        service, _, body = MALICIOUS_COMPOSE[kind]
+        compose = (
+            f"services:\n  {service}:\n    image: nginx:alpine\n    ports:\n      - '8080:80'\n"
+            + textwrap.indent(body, "    ")
+            + "\n"
+        )
+    return _repo(path, {"docker-compose.yml": compose}, f"malicious compose: {kind}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures
+
+
+def crashing_repo(path: Path | str, *, message: str = "DATABASE_URL is not set") -> Path:
+    """A Python app that builds fine, prints a line, then exits with status 1 saying why."""
+    files = {
+        "main.py": f"""
+            import sys
+
+            print("starting up", flush=True)
+            sys.exit("fatal: {message}")
+        """,
+        "requirements.txt": "",
+    }
+    return _repo(path, files, "crashing app")
+
+
+def silent_repo(path: Path | str) -> Path:
+    """A Python app that runs forever and never listens on any port."""
+    files = {
+        "main.py": """
+            import time
+
+            print("worker started, waiting for jobs", flush=True)
+            while True:
+                time.sleep(60)
+        """,
+        "requirements.txt": "",
+    }
+    return _repo(path, files, "silent app")
+
+
+def broken_build_repo(path: Path | str, *, kind: str = "dockerfile") -> Path:
+    """A repo whose image build fails. `kind`: "dockerfile" (a RUN step exits 1, no network
+    needed), "requirements" (an unknown pip package), "node" (a Vite build with a syntax error)."""
+    if kind == "dockerfile":
+        files = {
+            "Dockerfile": """
+                FROM python:3.11-slim
+                RUN echo "compiling assets" && exit 1
+                CMD ["python", "-m", "http.server"]
+            """
+        }
+        return _repo(path, files, "broken build")
+    if kind == "requirements":
+        files = {
+            "requirements.txt": "butler-sample-package-that-does-not-exist==0.0.1\n",
+            "main.py": _stdlib_server("never served"),
+        }
+        return _repo(path, files, "broken build")
+    if kind == "node":
+        return vite_repo(path, broken=True)
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def missing_base_image_repo(path: Path | str, *, image: str = "python:2.1-slim") -> Path:
+    """A Dockerfile whose base image exists nowhere."""
+    files = {
+        "Dockerfile": f"""
+            FROM {image}
+            COPY . /srv
+            EXPOSE 8000
+            CMD ["python", "/srv/main.py"]
+        """,
+        "main.py": "print('never runs')\n",
+    }
+    return _repo(path, files, "missing base image")
+
+
+def undetectable_repo(path: Path | str, *, kind: str = "docs") -> Path:
+    """Nothing Butler can build: "docs" (README + notes) or "go" (a Go module, no Dockerfile)."""
+    if kind == "docs":
+        files = {"README.md": "# Notes\n\nJust some notes.\n", "notes/todo.txt": "- write code\n"}
+    elif kind == "go":
+        files = {
+            "go.mod": "module example.com/hello\n\ngo 1.22\n",
+            "main.go": """
+                package main
+
+                import (
+                    "fmt"
+                    "net/http"
+                )
+
+                func main() {
+                    http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+                        fmt.Fprint(w, "hello from go")
+                    })
+                    http.ListenAndServe(":8080", nil)
+                }
+            """,
+        }
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    return _repo(path, files, f"undetectable: {kind}")
+
+
+# ---------------------------------------------------------------------------------------------
+# A frontend + backend pair
+
+
+def split_pair(
+    frontend_dir: Path | str,
+    backend_dir: Path | str,
+    *,
+    frontend_marker: str = FRONTEND_MARKER,
+    backend_marker: str = BACKEND_MARKER,
+) -> tuple[Path, Path]:
+    """A Node frontend (no dependencies, so it builds in seconds) and a Flask backend.
+
+    The frontend's `/` shows the BACKEND_URL and VITE_API_URL it was given; `/api/hello`
+    fetches `$BACKEND_URL/api/hello` server-side, proving the two can talk. The backend serves
+    `/` (its marker) and `/api/hello` (JSON with its marker).
+    """
+    backend = _repo(
+        backend_dir,
+        {
+            "requirements.txt": f"flask=={FLASK_VERSION}\n",
+            "app.py": f"""
+                from flask import Flask, jsonify
+
+                app = Flask(__name__)
+
+
+                @app.get("/")
+                def index():
+                    return "<h1>{backend_marker}</h1>"
+
+
+                @app.get("/api/hello")
+                def hello():
+                    return jsonify(message="{backend_marker}")
+            """,
+        },
+        f"backend: {backend_marker}",
+    )
+    package = {
+        "name": "frontend-sample",
+        "version": "1.0.0",
+        "private": True,
+        "scripts": {"start": "node server.js"},
+    }
+    lock = {
+        "name": "frontend-sample",
+        "version": "1.0.0",
+        "lockfileVersion": 3,
+        "requires": True,
+        "packages": {"": {"name": "frontend-sample", "version": "1.0.0"}},
+    }
+    server = f"""
+        const http = require("http");
+
+        const port = process.env.PORT || 3000;
+        const backend = process.env.BACKEND_URL || "";
+        const viteApi = process.env.VITE_API_URL || "";
+
+        http
+          .createServer(async (req, res) => {{
+            if (req.url === "/api/hello") {{
+              try {{
+                const reply = await fetch(`${{backend}}/api/hello`);
+                res.writeHead(reply.status, {{ "Content-Type": "application/json" }});
+                res.end(await reply.text());
+              }} catch (err) {{
+                res.writeHead(502, {{ "Content-Type": "text/plain" }});
+                res.end(`backend unreachable: ${{err.message}}`);
+              }}
+              return;
+            }}
+            res.writeHead(200, {{ "Content-Type": "text/html" }});
+            res.end(
+              `<h1>{frontend_marker}</h1>` +
+                `<p id="backend">BACKEND_URL=${{backend}}</p>` +
+                `<p id="vite">VITE_API_URL=${{viteApi}}</p>`
+            );
+          }})
+          .listen(port, () => console.log(`frontend listening on port ${{port}}`));
+    """
+    frontend = _repo(
+        frontend_dir,
+        {
+            "package.json": json.dumps(package, indent=2) + "\n",
+            "package-lock.json": json.dumps(lock, indent=2) + "\n",
+            "server.js": server,
+        },
+        f"frontend: {frontend_marker}",
+    )
+    return frontend, backend
