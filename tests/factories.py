@@ -27,3 +27,22 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     app_name = factory.Sequence(lambda n: f"app-{n}")
     git_url = factory.LazyAttribute(lambda p: f"https://github.com/example/{p.app_name}.git")
     status = Project.Status.IMPORTED
+
+
+def _encrypt(value: str) -> str:
+    from envvars.crypto import encrypt
+
+    return encrypt(value)
+
+
+class EnvironmentVariableFactory(factory.django.DjangoModelFactory):
+    """A stored variable; pass `value=` (plain) and it is encrypted like the services do."""
+
+    class Meta:
+        model = "envvars.EnvironmentVariable"
+        exclude = ("value",)
+
+    project = factory.SubFactory(ProjectFactory)
+    key = factory.Sequence(lambda n: f"VAR_{n}")
+    value = "a-value"
+    value_encrypted = factory.LazyAttribute(lambda o: _encrypt(o.value))
