@@ -196,6 +196,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ComponentTypeEnum": "projects.models.Project.Component"},
 }
 
 if REDIS_URL:
@@ -282,6 +283,10 @@ BUTLER_NGINX_IMAGE = env_str("BUTLER_NGINX_IMAGE", "nginx:alpine")
 BUTLER_DEFAULT_PYTHON_VERSION = env_str("BUTLER_DEFAULT_PYTHON_VERSION", "3.11")
 BUTLER_DEFAULT_NODE_VERSION = env_str("BUTLER_DEFAULT_NODE_VERSION", "20")
 BUTLER_RECONCILE_MINUTES = env_int("BUTLER_RECONCILE_MINUTES", 5)
+# PORT given to an app whose image EXPOSEs nothing (the app should listen on $PORT).
+BUTLER_DEFAULT_PORT = env_int("BUTLER_DEFAULT_PORT", 8080)
+# Compose stacks run as project "<prefix>-<project id>".
+BUTLER_COMPOSE_PREFIX = env_str("BUTLER_COMPOSE_PREFIX", "butler")
 
 # ---- Environment variables ----
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotate by prepending a new

@@ -1,13 +1,23 @@
-"""Settings for the test suite: a throwaway data dir, fast hashing, an isolated Docker label."""
+"""Settings for the test suite: a throwaway data dir, fast hashing, an isolated Docker label.
+
+A `manage.py` subprocess started by a test inherits the parent's data dir and instance id
+(through the environment), so the whole run shares one temp dir that the session removes.
+"""
 
 import os
 import secrets
 import tempfile
 
-_tmp = tempfile.mkdtemp(prefix="butler-test-")
+_tmp = os.environ.get("BUTLER_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="butler-test-")
+os.environ["BUTLER_TEST_DATA_DIR"] = _tmp
 os.environ["BUTLER_DATA_DIR"] = _tmp
 os.environ.setdefault("BUTLER_MEDIA_DIR", os.path.join(_tmp, "media"))
-os.environ["BUTLER_INSTANCE_ID"] = "test" + secrets.token_hex(4)
+os.environ["BUTLER_INSTANCE_ID"] = os.environ.get(
+    "BUTLER_TEST_INSTANCE_ID"
+) or "test" + secrets.token_hex(4)
+os.environ["BUTLER_TEST_INSTANCE_ID"] = os.environ["BUTLER_INSTANCE_ID"]
+# Compose project names must not collide with a Butler running on the same engine.
+os.environ["BUTLER_COMPOSE_PREFIX"] = os.environ["BUTLER_INSTANCE_ID"]
 os.environ.pop("DATABASE_URL", None)
 os.environ.pop("REDIS_URL", None)
 

@@ -8,6 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import apis as account_apis
 from butler_site.health import HealthApi
+from deployments import apis as deployment_apis
+from envvars import apis as envvar_apis
 from projects import apis as project_apis
 
 
@@ -36,6 +38,35 @@ urlpatterns = [
         project_apis.ProjectComponentsApi.as_view(),
         "project-components",
     ),
+    api("deploy", deployment_apis.DeployApi.as_view(), "deploy"),
+    api(
+        r"api/deployments/(?P<deployment_id>\d+)",
+        deployment_apis.DeploymentDetailApi.as_view(),
+        "api-deployment",
+    ),
+    api(
+        r"api/deployments/(?P<deployment_id>\d+)/logs",
+        deployment_apis.DeploymentLogsApi.as_view(),
+        "api-deployment-logs",
+    ),
+    api(
+        r"api/projects/(?P<project_id>\d+)/deployments",
+        deployment_apis.ProjectDeploymentsApi.as_view(),
+        "api-project-deployments",
+    ),
+    *[
+        api(
+            rf"api/projects/(?P<project_id>\d+)/{action}",
+            deployment_apis.ProjectContainerActionApi.as_view(action_name=action),
+            f"api-project-{action}",
+        )
+        for action in ("stop", "start", "restart")
+    ],
+    api("api/env-vars", envvar_apis.EnvVarsApi.as_view(), "api-env-vars"),
+    api("api/env-vars/import", envvar_apis.EnvVarsImportApi.as_view(), "api-env-vars-import"),
+    api("api/env-vars/export", envvar_apis.EnvVarsExportApi.as_view(), "api-env-vars-export"),
+    api("api/env-vars/detect", envvar_apis.EnvVarsDetectApi.as_view(), "api-env-vars-detect"),
+    api(r"api/env-vars/(?P<key>[^/]+)", envvar_apis.EnvVarKeyApi.as_view(), "api-env-var"),
     api("api/schema", SpectacularAPIView.as_view(), "api-schema"),
     api("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), "api-docs"),
     re_path(

@@ -1,12 +1,73 @@
 """Removal of what the ORM cannot see when a project is deleted.
 
-The deploy pipeline fills this in: containers, images, compose stacks, networks and work
-dirs labelled with the project's id.
+Containers, images, compose stacks, networks and work dirs labelled with the project's id
+are removed; things already gone are fine. If the Docker Engine is down, the database rows
+still go and the periodic reconcile removes the labelled leftovers once it is back.
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+
+from deployments.runtime import get_runtime
+from deployments.runtime.base import COMPOSE_PROJECT_LABEL, RuntimeFailure
+
+logger = logging.getLogger(__name__)
+
 
 def project_teardown(*, projects) -> dict:
     """Remove Docker objects and work dirs of these projects; return what was removed."""
-    return {"containers": [], "images": [], "compose_projects": [], "networks": [], "work_dirs": []}
+    removed: dict = {
+        "containers": [],
+        "images": [],
+        "compose_projects": [],
+        "networks": [],
+        "work_dirs": [],
+    }
+    ids = [str(p.id) for p in projects]
+    for project in projects:
+        for deployment_id in project.deployments.values_list("id", flat=True):
+            path = Path(settings.BUTLER_WORK_DIR) / f"deployment-{deployment_id}"
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                removed["work_dirs"].append(str(path))
+    try:
+        runtime = get_runtime()
+        for project_id in ids:
+            removed_for_project(runtime, project_id, removed)
+    except RuntimeFailure as exc:
+        logger.warning("teardown of projects %s incomplete: %s", ids, exc)
+        removed["pending"] = (
+            f"{exc} Butler removes the remaining containers and images of this project when the "
+            "engine is back."
+        )
+    return removed
+
+
+def removed_for_project(runtime, project_id: str, removed: dict) -> None:
+    labels = {"butler.project": project_id}
+    compose_projects = {f"{settings.BUTLER_COMPOSE_PREFIX}-{project_id}"}
+    stacks_found = set()
+    for container in runtime.list_containers(labels):
+        compose = container.labels.get(COMPOSE_PROJECT_LABEL)
+        if compose:
+            compose_projects.add(compose)
+            stacks_found.add(compose)
+        elif runtime.remove_container(container.id):
+            removed["containers"].append(container.name)
+    for name in sorted(compose_projects):
+        for container in runtime.compose_containers(name):
+            stacks_found.add(name)
+            removed["containers"].append(container.name)
+        runtime.compose_down(project_name=name)  # safe to repeat; also takes its networks
+    removed["compose_projects"].extend(sorted(stacks_found))
+    for network in runtime.list_networks(labels):
+        if runtime.remove_network(network):
+            removed["networks"].append(network)
+    for image in runtime.list_images(labels):
+        if runtime.remove_image(image.id):
+            removed["images"].append(image.tags[0] if image.tags else image.id)

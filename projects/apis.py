@@ -10,17 +10,17 @@ from rest_framework.views import APIView
 from butler_site.pagination import HeaderPageNumberPagination
 from projects import selectors, services
 from projects.serializers import (
-    ImportSerializer,
-    ImportSplitSerializer,
+    ProjectImportSerializer,
+    ProjectImportSplitSerializer,
     ProjectSerializer,
     RenameSerializer,
 )
 
 
 class ImportApi(APIView):
-    @extend_schema(request=ImportSerializer, responses={201: ProjectSerializer})
+    @extend_schema(request=ProjectImportSerializer, responses={201: ProjectSerializer})
     def post(self, request):
-        serializer = ImportSerializer(data=request.data)
+        serializer = ProjectImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         project = services.project_import(owner=request.user, **serializer.validated_data)
         body = {"message": "Repository imported", "project_id": project.id}
@@ -28,9 +28,9 @@ class ImportApi(APIView):
 
 
 class ImportSplitApi(APIView):
-    @extend_schema(request=ImportSplitSerializer, responses={201: ProjectSerializer})
+    @extend_schema(request=ProjectImportSplitSerializer, responses={201: ProjectSerializer})
     def post(self, request):
-        serializer = ImportSplitSerializer(data=request.data)
+        serializer = ProjectImportSplitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         parent = services.project_import_split(owner=request.user, **serializer.validated_data)
         components = {child.component_type: child for child in parent.children.all()}

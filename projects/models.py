@@ -81,7 +81,9 @@ class Project(models.Model):
     def redeploy_needed(self) -> bool:
         """Env vars changed since the running container was started with them."""
         return bool(
-            self.env_updated_at and self.env_applied_at and self.env_updated_at > self.env_applied_at
+            self.env_updated_at
+            and self.env_applied_at
+            and self.env_updated_at > self.env_applied_at
         )
 
     @property

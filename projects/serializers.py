@@ -32,13 +32,13 @@ class ProjectSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ImportSerializer(serializers.Serializer):
+class ProjectImportSerializer(serializers.Serializer):
     git_url = serializers.CharField(max_length=2048, trim_whitespace=False)
     app_name = serializers.CharField(max_length=63, required=False, allow_blank=True)
     branch = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
-class ImportSplitSerializer(serializers.Serializer):
+class ProjectImportSplitSerializer(serializers.Serializer):
     frontend_url = serializers.CharField(max_length=2048, trim_whitespace=False)
     backend_url = serializers.CharField(max_length=2048, trim_whitespace=False)
     app_name = serializers.CharField(max_length=63, required=False, allow_blank=True)

@@ -120,3 +120,34 @@ class TestAdmin:
         UserFactory(username="zelda")
         page = admin_client.get("/admin/accounts/user/?q=zelda").content.decode()
         assert "zelda" in page
+
+
+@pytest.fixture
+def docker_down(monkeypatch):
+    """The real runtime, pointed at a socket where no engine answers."""
+    from deployments.runtime import reset_runtime
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    reset_runtime()
+    yield
+    monkeypatch.undo()
+    reset_runtime()
+
+
+@pytest.mark.django_db
+class TestHealth:
+    @pytest.mark.docker
+    def test_it_reports_the_database_and_the_engine(self, client):
+        body = client.get("/health").json()
+        assert body["status"] == "healthy"
+        assert body["database"]["ok"] is True
+        assert body["docker"]["ok"] is True and body["docker"]["server_version"]
+
+    def test_it_answers_when_docker_is_down(self, client, docker_down):
+        response = client.get("/health")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["status"] == "degraded"
+        assert body["database"]["ok"] is True
+        assert body["docker"]["ok"] is False
+        assert "not reachable" in body["docker"]["error"]

@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 PING_TIMEOUT = 5  # seconds; "is the engine there?" must answer fast
 API_TIMEOUT = 120  # seconds; ordinary calls (stop waits for the app's own stop timeout)
 TAIL_LINES = 30
+PORT_ATTEMPTS = 5
 PIDS_LIMIT = 1024
 # What ordinary web servers need once everything else is dropped: nginx's master chowns its
 # cache dirs and switches to an unprivileged worker user; some images bind ports below 1024.
@@ -433,12 +434,35 @@ class DockerRuntime:
     # ---- containers ----
 
     def run_container(self, spec: ContainerSpec) -> ContainerInfo:
-        """Create and start a hardened container; the engine picks the published host port."""
+        """Create and start a hardened container, published on a free host port.
+
+        The host port is chosen here and bound explicitly (an engine-chosen port changes at
+        every restart, which would break the app's URL). If another process takes it first,
+        the engine refuses the start and the next free port is tried.
+        """
+        for attempt in range(PORT_ATTEMPTS):
+            container = self._create(spec, host_port=_free_port())
+            try:
+                with _engine_errors(f"start container {spec.name}"):
+                    try:
+                        container.start()
+                    except docker.errors.APIError as exc:
+                        if _port_taken(exc) and attempt + 1 < PORT_ATTEMPTS:
+                            self._force_remove(container.id)
+                            continue
+                        raise
+                return self.get_container(container.id)
+            except BaseException:
+                self._force_remove(container.id)
+                raise
+        raise RuntimeFailure("No free host port could be published.")  # pragma: no cover
+
+    def _create(self, spec: ContainerSpec, *, host_port: int):
         client = self._connect()
         port_key = f"{spec.container_port}/tcp"
         with _engine_errors(f"create container {spec.name}"):
             try:
-                container = client.containers.create(
+                return client.containers.create(
                     image=spec.image,
                     command=spec.command,
                     name=spec.name,
@@ -446,7 +470,7 @@ class DockerRuntime:
                     labels=self._labels(spec.labels),
                     detach=True,
                     network=spec.network,
-                    ports={port_key: (settings.BUTLER_PUBLISH_IP, None)},
+                    ports={port_key: (settings.BUTLER_PUBLISH_IP, host_port)},
                     restart_policy={"Name": "unless-stopped"},
                     mem_limit=spec.memory,
                     nano_cpus=int(spec.cpus * 1_000_000_000),
@@ -467,13 +491,6 @@ class DockerRuntime:
                         "choose another name."
                     ) from exc
                 raise
-        try:
-            with _engine_errors(f"start container {spec.name}"):
-                container.start()
-            return self.get_container(container.id)
-        except BaseException:
-            self._force_remove(container.id)
-            raise
 
     def _force_remove(self, container_id: str) -> None:
         with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
@@ -878,3 +895,15 @@ def _run_streaming(
     finally:
         timer.cancel()
     return rc, timed_out.is_set(), list(lines)
+
+
+def _free_port() -> int:
+    """A port nothing on this host listens on right now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
+def _port_taken(exc: docker.errors.APIError) -> bool:
+    text = str(exc).lower()
+    return "port is already allocated" in text or "address already in use" in text

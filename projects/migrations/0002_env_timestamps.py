@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='project',
-            name='env_applied_at',
+            model_name="project",
+            name="env_applied_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='project',
-            name='env_updated_at',
+            model_name="project",
+            name="env_updated_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 
@@ -21,6 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Start the web server only.")
 
     def handle(self, *args, host: str, port: int, no_worker: bool, **options):
+        if not no_worker:
+            # The worker is (re)starting: deployments it was running lost their task.
+            call_command("setup_schedules")
+            call_command("reconcile", startup=True)
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         commands = {
             "web": [

@@ -1,0 +1,144 @@
+"""JSON API for deployments: POST /deploy (seed), status, history, logs, container actions."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from butler_site.pagination import HeaderPageNumberPagination
+from deployments import selectors, services
+from deployments.serializers import DeploymentSerializer, DeployRequestSerializer, LogLineSerializer
+from projects.selectors import project_get_for_user
+
+
+def _deployment_body(deployment) -> dict:
+    return {
+        "deployment_id": deployment.id,
+        "project_id": deployment.project_id,
+        "status": deployment.status,
+        "status_url": f"/api/deployments/{deployment.id}",
+        "logs_url": f"/api/deployments/{deployment.id}/logs",
+    }
+
+
+class DeployApi(APIView):
+    """Queue a deployment and answer at once (202); a worker does the work."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(request=DeployRequestSerializer, responses={202: dict})
+    def post(self, request):
+        serializer = DeployRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = None
+        if data.get("project_id") is not None:
+            project = project_get_for_user(user=request.user, project_id=data["project_id"])
+        if data["deploy_type"] == "split":
+            parent, deployments = services.deployment_request_split(
+                user=request.user,
+                frontend_url=data.get("frontend_url") or None,
+                backend_url=data.get("backend_url") or None,
+                project=project,
+                frontend_env=data.get("frontend_env"),
+                backend_env=data.get("backend_env"),
+            )
+            body = {
+                "message": "Deployment queued: the backend first, then the frontend",
+                "project_id": parent.id,
+                "deployment_ids": {name: d.id for name, d in deployments.items()},
+                "deployments": {name: _deployment_body(d) for name, d in deployments.items()},
+                "trace_id": deployments["backend"].trace_id,
+                "status": "queued",
+            }
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+        only_pair = (data.get("frontend_url") or data.get("backend_url")) and not data.get(
+            "git_url"
+        )
+        if only_pair and project is None:
+            raise ValidationError(
+                {"deploy_type": ["frontend_url/backend_url need deploy_type=split."]}
+            )
+        target, deployment = services.deployment_request_single(
+            user=request.user,
+            git_url=data.get("git_url") or None,
+            project=project,
+            component_type=data.get("component_type") or None,
+            branch=data.get("branch") if "branch" in data else None,
+            env_file=data.get("env_file") or data.get("backend_env") or data.get("frontend_env"),
+        )
+        body = {
+            "message": "Deployment queued",
+            **_deployment_body(deployment),
+            "deployment_ids": [deployment.id],
+            "trace_id": deployment.trace_id,
+            "app_name": target.app_name,
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class DeploymentDetailApi(APIView):
+    @extend_schema(responses={200: DeploymentSerializer})
+    def get(self, request, deployment_id: int):
+        deployment = selectors.deployment_get_for_user(
+            user=request.user, deployment_id=deployment_id
+        )
+        return Response(DeploymentSerializer(deployment).data)
+
+
+class DeploymentLogsApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "after", int, description="Only lines with a larger seq (for paging/tailing)."
+            ),
+            OpenApiParameter(
+                "limit", int, description="At most this many lines (default 500, max 2000)."
+            ),
+        ],
+        responses={200: dict},
+    )
+    def get(self, request, deployment_id: int):
+        deployment = selectors.deployment_get_for_user(
+            user=request.user, deployment_id=deployment_id
+        )
+        try:
+            after = max(0, int(request.query_params.get("after", 0)))
+            limit = min(2000, max(1, int(request.query_params.get("limit", 500))))
+        except ValueError:
+            raise ValidationError({"detail": "after and limit must be integers."}) from None
+        lines = selectors.deployment_log_lines(deployment=deployment, after=after, limit=limit)
+        return Response(
+            {
+                "deployment_id": deployment.id,
+                "status": deployment.status,
+                "lines": LogLineSerializer(lines, many=True).data,
+                "next_after": lines[-1].seq if lines else after,
+                "has_more": len(lines) == limit,
+            }
+        )
+
+
+class ProjectDeploymentsApi(APIView):
+    @extend_schema(responses={200: DeploymentSerializer(many=True)})
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        paginator = HeaderPageNumberPagination()
+        page = paginator.paginate_queryset(
+            selectors.deployment_list_for_project(project=project), request, view=self
+        )
+        return paginator.get_paginated_response(DeploymentSerializer(page, many=True).data)
+
+
+class ProjectContainerActionApi(APIView):
+    action_name = ""
+
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        done = services.project_container_action(project=project, action=self.action_name)
+        return Response({"message": f"{self.action_name.capitalize()} done", "containers": done})
