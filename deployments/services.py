@@ -48,11 +48,9 @@ def deployment_create(
             git_url=project.git_url,
             branch=project.branch,
         )
-        Project.objects.filter(id=project.id).update(
-            status=Project.Status.QUEUED
-            if project.status != Project.Status.RUNNING
-            else project.status,
-            updated_at=timezone.now(),
+        # A running project keeps showing `running` until the new deployment replaces it.
+        Project.objects.filter(id=project.id).exclude(status=Project.Status.RUNNING).update(
+            status=Project.Status.QUEUED, updated_at=timezone.now()
         )
         transaction.on_commit(lambda: _enqueue(deployment.id))
     return deployment

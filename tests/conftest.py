@@ -9,6 +9,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.factories import UserFactory
 
+pytest_plugins = ["tests.docker_fixtures"]
+
 PASSWORD = "correct-horse-battery"
 
 

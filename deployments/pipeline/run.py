@@ -172,6 +172,9 @@ class Pipeline:
     def _run(self) -> None:
         d = self.deployment
         self.log.info(f"Deployment #{d.number} of {self.project.app_name} (trace {d.trace_id})")
+        Project.objects.filter(id=self.project.id).exclude(status=Project.Status.RUNNING).update(
+            status=Project.Status.DEPLOYING, updated_at=timezone.now()
+        )
         self.runtime.ping()
         with self.phase("clone"):
             self._clone()
@@ -516,10 +519,10 @@ class Pipeline:
             still_running = Deployment.objects.filter(
                 project_id=self.project.id, status=Deployment.Status.RUNNING
             ).exists()
-            if not still_running:
-                Project.objects.filter(id=self.project.id).update(
-                    status=Project.Status.FAILED, updated_at=timezone.now()
-                )
+            Project.objects.filter(id=self.project.id).update(
+                status=Project.Status.RUNNING if still_running else Project.Status.FAILED,
+                updated_at=timezone.now(),
+            )
         project_refresh_parent_status(project_id=self.project.id)
         if still_running:
             self.log.info("The previous deployment keeps serving.")

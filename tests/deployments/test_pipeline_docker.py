@@ -17,7 +17,7 @@ from django.conf import settings
 from deployments.models import Deployment
 from projects.models import Project
 from tests import samples
-from tests.deployments.conftest import docker_cli, docker_inspect
+from tests.docker_fixtures import docker_cli, docker_inspect
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
