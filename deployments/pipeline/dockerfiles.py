@@ -1,6 +1,6 @@
 """Dockerfiles: reading the repo's own, and writing one when the repo has none.
 
-Detection (`detect.py`) decides *what* an app is and fills one of the specs below; this module
+Detection (`detect/`) decides *what* an app is and fills one of the specs below; this module
 decides *how* it is built. Generated files follow the same rules everywhere: official `-slim`
 bases named by settings (so a private mirror can serve them), dependencies installed before
 the source is copied (an unchanged lock file keeps its layer), a non-root user, `ENV PORT` +

@@ -23,8 +23,7 @@ from deployments.runtime import (
     RuntimeFailure,
 )
 from deployments.runtime.docker_engine import DockerRuntime
-
-from .conftest import docker_cli, docker_inspect, remove_instance_objects
+from tests.docker_fixtures import docker_cli, docker_inspect, remove_instance_objects
 
 MARKER = "butler-runtime-test-page"
 
