@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
+import os
 import sys
-import time
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -26,50 +23,10 @@ class Command(BaseCommand):
             # The worker is (re)starting: deployments it was running lost their task.
             call_command("setup_schedules")
             call_command("reconcile", startup=True)
-        manage = str(Path(settings.BASE_DIR) / "manage.py")
-        commands = {
-            "web": [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                host,
-                "-p",
-                str(port),
-                "butler_site.asgi:application",
-            ],
-        }
-        if not no_worker:
-            commands["worker"] = [sys.executable, manage, "qcluster"]
-        processes = {
-            name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in commands.items()
-        }
-        self.stdout.write(f"Butler is starting on http://{host}:{port}/ ({', '.join(processes)})")
-
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        exit_code = 0
-        while not stopping:
-            for name, proc in processes.items():
-                if proc.poll() is not None:
-                    self.stderr.write(
-                        f"{name} exited with code {proc.returncode}; stopping Butler."
-                    )
-                    exit_code = proc.returncode or 1
-                    stopping = True
-            time.sleep(0.5)
-        for proc in processes.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in processes.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        sys.exit(exit_code)
+        argv = [sys.executable, "-m", "butler_site.launcher", "--host", host, "--port", str(port)]
+        if no_worker:
+            argv.append("--no-worker")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Replace this Django process with the small supervisor (it keeps no Django in memory).
+        os.execv(sys.executable, argv)  # noqa: S606 - argv is ours, no shell
