@@ -1,6 +1,21 @@
+import gc
+import sys
+
 from django.apps import AppConfig
 
 
 class DeploymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "deployments"
+
+    def ready(self) -> None:
+        if "qcluster" in sys.argv[1:2]:
+            # Load the pipeline before the cluster forks its workers, and keep those objects
+            # out of the collector's way, so the workers share these pages instead of each
+            # importing (and paying for) their own copy.
+            import deployments.runtime.docker_engine
+            import deployments.tasks  # noqa: F401
+            import envvars.detection
+            import envvars.services  # noqa: F401
+
+            gc.freeze()

@@ -10,7 +10,7 @@ from deployments.pipeline.ports import ports_from_logs
 from deployments.runtime.base import ContainerInfo, Runtime
 
 COMMON_PORTS = (3000, 8000, 8080, 5000, 80, 4000, 8888, 5173, 4200)
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 LOG_CHECK_SECONDS = 2.0
 PROBE_AFTER_SECONDS = 8.0
 
