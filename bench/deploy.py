@@ -1,0 +1,356 @@
+"""Benchmark deploys: Butler against the same work done by hand with the docker CLI.
+
+    .venv/bin/python bench/deploy.py [--rounds 4] [--apps flask,express]
+
+Starts a real Butler (`manage.py runbutler`: daphne + the django-q2 worker) on a free port
+with a throwaway data dir, makes a small Flask and a small Express repo, and prints:
+
+(a) cold deploy, from the API call to the URL answering, against a baseline measured in the
+    same run: a shallow `git clone`, `docker build --no-cache` of the same Dockerfile,
+    `docker run` and polling the URL until it answers, done with the docker CLI. A warm-up
+    fills the package registries' caches first; then each round gives each side its own copy
+    of the repo (differing only in a comment of the dependency manifest, so neither reuses
+    the other's image layers) and alternates which side goes first. Target: ratio <= 1.15.
+(b) a redeploy of the unchanged commit, API call to URL answering. Target: < 3 s.
+(c) peak memory of the web and worker processes together during the deploys, as PSS
+    (shared pages counted once, which is what the processes really cost) and as RSS.
+    Target: < 250 MB.
+
+Everything it creates (containers, images, the data dir, the repos) is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests import samples  # noqa: E402
+
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(method: str, url: str, body: dict | None = None, token: str | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status < 500
+    except Exception:
+        return False
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("gave up waiting")
+
+
+class MemorySampler(threading.Thread):
+    """Samples PSS and RSS of a process tree (Butler's web + worker) every 100 ms."""
+
+    def __init__(self, root_pid: int):
+        super().__init__(daemon=True)
+        self.root = psutil.Process(root_pid)
+        self.peak_pss = self.peak_rss = 0
+        self.per_process: dict[str, int] = {}  # peak PSS by "pid command"
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            pss = rss = 0
+            for proc in [self.root, *self.root.children(recursive=True)]:
+                try:
+                    info = proc.memory_full_info()
+                    key = f"{proc.pid} {' '.join(proc.cmdline()[1:4])}"
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                pss += info.pss
+                rss += info.rss
+                self.per_process[key] = max(self.per_process.get(key, 0), info.pss)
+            self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
+            self.stop.wait(0.1)
+
+
+class Butler:
+    """A real Butler started the way `make run` starts it, on a throwaway data dir."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.instance = "bench" + secrets.token_hex(4)
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "butler_site.settings",
+            "BUTLER_DATA_DIR": str(workdir / "data"),
+            "BUTLER_LOCAL_GIT_ROOTS": str(workdir / "repos"),
+            "BUTLER_INSTANCE_ID": self.instance,
+            "BUTLER_COMPOSE_PREFIX": self.instance,
+            "LOG_LEVEL": "WARNING",
+        }
+        for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
+            self.env.pop(name, None)
+        self.process: subprocess.Popen | None = None
+        self.token = ""
+
+    def start(self) -> None:
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True
+        )
+        self.process = subprocess.Popen(
+            [PYTHON, "manage.py", "runbutler", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: answers(f"{self.base}/health"), timeout=60)
+        user = {
+            "username": "bench",
+            "email": "bench@example.com",
+            "password": "bench-pass-phrase-1",
+        }
+        http("POST", f"{self.base}/api/auth/register", user)
+        self.token = http("POST", f"{self.base}/api/auth/login", user)["access_token"]
+
+    def deploy(self, **form) -> tuple[float, dict]:
+        """Seconds from the API call to the deployed URL answering, and the deployment."""
+        started = time.monotonic()
+        queued = http("POST", f"{self.base}/deploy", form, self.token)
+        url = f"{self.base}/api/deployments/{queued['deployment_id']}"
+
+        def finished():
+            body = http("GET", url, token=self.token)
+            return body if body["status"] in ("running", "failed") else None
+
+        # Poll gently: each status request costs the web process CPU the build would use.
+        deployment = wait_for(finished, timeout=900, interval=0.3)
+        if deployment["status"] != "running":
+            raise RuntimeError(f"deploy failed: {deployment['error']}")
+        wait_for(lambda: answers(deployment["deployed_url"]), timeout=60)
+        return time.monotonic() - started, deployment
+
+    def delete(self, project_id: int) -> None:
+        http("DELETE", f"{self.base}/projects/{project_id}", token=self.token)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+BY_HAND_PHASES: dict[str, float] = {}
+
+
+def by_hand(repo: Path, deployment: dict, workdir: Path) -> float:
+    """The same clone, build, run and wait, with git and the docker CLI."""
+    tag = f"bench-baseline:{secrets.token_hex(4)}"
+    name = f"bench-baseline-{secrets.token_hex(4)}"
+    clone = workdir / f"baseline-{secrets.token_hex(4)}"
+    port = deployment["container_port"]
+    started = time.monotonic()
+    try:
+        subprocess.run(
+            ["git", "clone", "-q", "--depth", "1", "--", repo.as_uri(), str(clone)], check=True
+        )
+        dockerfile = "Dockerfile"
+        if deployment["generated_dockerfile"]:
+            dockerfile = "Dockerfile.butler"
+            (clone / dockerfile).write_text(deployment["generated_dockerfile"])
+        BY_HAND_PHASES["clone"] = time.monotonic() - started
+        subprocess.run(
+            ["docker", "build", "-q", "--no-cache", "-f", dockerfile, "-t", tag, "."],
+            cwd=clone,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                name,
+                "-e",
+                f"PORT={port}",
+                "-p",
+                f"127.0.0.1::{port}",
+                tag,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        published = subprocess.run(
+            ["docker", "port", name, f"{port}/tcp"], check=True, capture_output=True, text=True
+        ).stdout.split()[0]
+        wait_for(lambda: answers(f"http://{published}/"), timeout=120)
+        return time.monotonic() - started
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+        shutil.rmtree(clone, ignore_errors=True)
+
+
+def make_repo(app: str, path: Path, nonce: str) -> Path:
+    """A sample app whose dependency manifest is new (so no layer cache applies)."""
+    if app == "flask":
+        repo = samples.flask_repo(path, marker=f"bench {nonce}")
+        requirements = repo / "requirements.txt"
+        requirements.write_text(requirements.read_text() + f"# bench {nonce}\n")
+    elif app == "express":
+        repo = samples.express_repo(path, marker=f"bench {nonce}")
+        package = json.loads((repo / "package.json").read_text())
+        package["description"] = f"bench {nonce}"
+        (repo / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+    else:
+        raise SystemExit(f"unknown app {app}")
+    return samples._commit(repo, f"bench {nonce}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--apps", default="flask,express")
+    args = parser.parse_args()
+    apps = args.apps.split(",")
+
+    workdir = Path(tempfile.mkdtemp(prefix="butler-bench-"))
+    (workdir / "repos").mkdir()
+    butler = Butler(workdir)
+    results: dict[str, dict[str, list[float]]] = {
+        app: {"butler": [], "hand": [], "redeploy": []} for app in apps
+    }
+    sampler = None
+    try:
+        butler.start()
+        sampler = MemorySampler(butler.process.pid)
+        sampler.start()
+        # Warm the package registries' caches once, so neither side pays for first downloads.
+        for app in apps:
+            warm = make_repo(app, workdir / "repos" / f"{app}-warm", secrets.token_hex(6))
+            _, deployment = butler.deploy(git_url=str(warm))
+            by_hand(warm, deployment, workdir)
+            butler.delete(deployment["project_id"])
+        for round_no in range(args.rounds):
+            for app in apps:
+                # Two copies differing only in a comment of the dependency manifest: the same
+                # work, but neither side can reuse the other's image layers.
+                mine = make_repo(app, workdir / "repos" / f"{app}-{round_no}", secrets.token_hex(6))
+                theirs = make_repo(
+                    app, workdir / "repos" / f"{app}-{round_no}-hand", secrets.token_hex(6)
+                )
+                hand_first = round_no % 2 == 1
+                if hand_first:
+                    _, template = butler.deploy(git_url=str(mine))
+                    butler.delete(template["project_id"])
+                    mine = make_repo(
+                        app, workdir / "repos" / f"{app}-{round_no}", secrets.token_hex(6)
+                    )
+                    results[app]["hand"].append(by_hand(theirs, template, workdir))
+                seconds, deployment = butler.deploy(git_url=str(mine))
+                results[app]["butler"].append(seconds)
+                if not hand_first:
+                    results[app]["hand"].append(by_hand(theirs, deployment, workdir))
+                again, _ = butler.deploy(project_id=deployment["project_id"])
+                results[app]["redeploy"].append(again)
+                butler.delete(deployment["project_id"])
+                print(
+                    f"round {round_no + 1} {app:8s} butler {seconds:6.1f} s   by hand "
+                    f"{results[app]['hand'][-1]:6.1f} s   redeploy {again:4.1f} s"
+                    f"{'   (by hand first)' if hand_first else ''}",
+                    flush=True,
+                )
+    finally:
+        if sampler:
+            sampler.stop.set()
+            sampler.join()
+        butler.stop()
+        leftovers = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=butler.instance={butler.instance}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if leftovers:
+            subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True)
+        images = subprocess.run(
+            ["docker", "images", "-q", "--filter", f"label=butler.instance={butler.instance}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if images:
+            subprocess.run(["docker", "rmi", "-f", *images], capture_output=True)
+        network = subprocess.run(
+            [
+                "docker",
+                "network",
+                "ls",
+                "-q",
+                "--filter",
+                f"label=butler.instance={butler.instance}",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if network:
+            subprocess.run(["docker", "network", "rm", *network], capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    print("(a) cold deploy, API call to URL answering, vs. the same steps by hand (median)")
+    for app in apps:
+        butler_s = statistics.median(results[app]["butler"])
+        hand_s = statistics.median(results[app]["hand"])
+        print(
+            f"    {app:8s} butler {butler_s:6.1f} s   by hand {hand_s:6.1f} s   ratio {butler_s / hand_s:.2f}   (target <= 1.15)"
+        )
+    print("(b) redeploy of the unchanged commit (median)")
+    for app in apps:
+        print(f"    {app:8s} {statistics.median(results[app]['redeploy']):.2f} s   (target < 3 s)")
+    if sampler:
+        print("(c) peak memory of web + worker processes during the deploys")
+        print(
+            f"    PSS {sampler.peak_pss / 2**20:.0f} MB   RSS {sampler.peak_rss / 2**20:.0f} MB   (target < 250 MB)"
+        )
+        for name, peak in sorted(sampler.per_process.items()):
+            print(f"      {peak / 2**20:5.0f} MB  {name}")
+
+
+if __name__ == "__main__":
+    main()
