@@ -1,3 +1,9 @@
-"""WebSocket routes (live deployment logs are added by the deployments app)."""
+"""WebSocket routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from deployments.consumers import DeploymentLogConsumer
+
+websocket_urlpatterns = [
+    path("ws/deployments/<int:deployment_id>/", DeploymentLogConsumer.as_asgi()),
+]
