@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -31,8 +31,18 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 
-def _access_lifetime_seconds() -> int:
-    return int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+def _tokens(*, access: str, refresh: str, **extra) -> Response:
+    """The seed's login shape: a bearer access token (+ Butler's refresh token)."""
+    lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+    return Response(
+        {
+            "access_token": access,
+            "token_type": "bearer",
+            **extra,
+            "refresh_token": refresh,
+            "expires_in": lifetime,
+        }
+    )
 
 
 class RegisterApi(APIView):
@@ -74,14 +84,8 @@ class LoginApi(APIView):
         login_attempt_succeeded(username=username, ip=ip)
         update_last_login(None, user)
         refresh = RefreshToken.for_user(user)
-        return Response(
-            {
-                "access_token": str(refresh.access_token),
-                "token_type": "bearer",
-                "username": user.username,
-                "refresh_token": str(refresh),
-                "expires_in": _access_lifetime_seconds(),
-            }
+        return _tokens(
+            access=str(refresh.access_token), refresh=str(refresh), username=user.username
         )
 
 
@@ -98,19 +102,10 @@ class RefreshApi(APIView):
         refresh = TokenRefreshSerializer(data=serializer.validated_data)
         try:
             refresh.is_valid(raise_exception=True)
-        except TokenError:
+        except (TokenError, InvalidToken):
             return _invalid_refresh()
-        except Exception as exc:  # simplejwt raises InvalidToken (a 401 APIException)
-            if getattr(exc, "status_code", None) == 401:
-                return _invalid_refresh()
-            raise
-        return Response(
-            {
-                "access_token": refresh.validated_data["access"],
-                "refresh_token": refresh.validated_data["refresh"],
-                "token_type": "bearer",
-                "expires_in": _access_lifetime_seconds(),
-            }
+        return _tokens(
+            access=refresh.validated_data["access"], refresh=refresh.validated_data["refresh"]
         )
 
 

@@ -108,3 +108,14 @@ def fake_runtime(settings) -> Iterator[FakeRuntime]:
     assert isinstance(fake, FakeRuntime)
     yield fake
     reset_runtime()
+
+
+@pytest.fixture
+def repos(settings, tmp_path, runtime):
+    """A folder for test repositories that Butler may clone (BUTLER_LOCAL_GIT_ROOTS), with the
+    real runtime cleaning up after the test."""
+    root = tmp_path / "repos"
+    root.mkdir()
+    settings.BUTLER_LOCAL_GIT_ROOTS = [str(root)]
+    settings.BUTLER_READY_TIMEOUT = 60
+    return root

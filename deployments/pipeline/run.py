@@ -49,6 +49,17 @@ class PipelineFailure(Exception):
     """A failure whose message is fit for the user (and stored in `Deployment.error`)."""
 
 
+# Errors whose message already says what happened and what to do; anything else is a bug.
+EXPLAINED_FAILURES = (
+    PipelineFailure,
+    RuntimeFailure,
+    gitrepo.GitError,
+    GitUrlError,
+    DetectionError,
+    compose_check.ComposeRejected,
+)
+
+
 # ---------------------------------------------------------------------------------------------
 # Claiming a deployment: one per project at a time, a frontend after its backend.
 
@@ -492,19 +503,7 @@ class Pipeline:
         from deployments.services import project_refresh_parent_status
 
         message = self.log.mask(failure_message(exc))
-        if not isinstance(
-            exc,
-            (
-                PipelineFailure,
-                RuntimeFailure,
-                gitrepo.GitError,
-                GitUrlError,
-                DetectionError,
-                compose_check.ComposeRejected,
-                AppExited,
-                NeverAnswered,
-            ),
-        ):
+        if not isinstance(exc, (*EXPLAINED_FAILURES, AppExited, NeverAnswered)):
             logger.exception("deployment %s failed unexpectedly", self.deployment.id)
         for line in message.splitlines():
             self.log.error(line)
@@ -561,16 +560,6 @@ def failure_message(exc: Exception) -> str:
         ).strip()
     if isinstance(exc, NeverAnswered):
         return f"{exc}\nLast 50 lines of the app's log:\n{exc.logs}".strip()
-    if isinstance(
-        exc,
-        (
-            PipelineFailure,
-            RuntimeFailure,
-            gitrepo.GitError,
-            GitUrlError,
-            DetectionError,
-            compose_check.ComposeRejected,
-        ),
-    ):
+    if isinstance(exc, EXPLAINED_FAILURES):
         return str(exc)
     return f"Internal error ({exc.__class__.__name__}). The worker log has the details."

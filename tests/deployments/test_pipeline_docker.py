@@ -22,15 +22,6 @@ from tests.docker_fixtures import docker_cli, docker_inspect
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def repos(settings, tmp_path, runtime):
-    root = tmp_path / "repos"
-    root.mkdir()
-    settings.BUTLER_LOCAL_GIT_ROOTS = [str(root)]
-    settings.BUTLER_READY_TIMEOUT = 60
-    return root
-
-
 def deploy(client, **form) -> dict:
     response = client.post("/deploy", form)
     assert response.status_code == 202, response.content

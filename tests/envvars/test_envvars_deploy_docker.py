@@ -13,15 +13,6 @@ from tests.deployments.test_pipeline_docker import assert_nothing_left, deploy, 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def repos(settings, tmp_path, runtime):
-    root = tmp_path / "repos"
-    root.mkdir()
-    settings.BUTLER_LOCAL_GIT_ROOTS = [str(root)]
-    settings.BUTLER_READY_TIMEOUT = 60
-    return root
-
-
 def django_reading_env(path):
     repo = samples.django_repo(path)
     (repo / "mysite" / "settings.py").write_text(
