@@ -302,34 +302,17 @@ def main() -> None:
             sampler.stop.set()
             sampler.join()
         butler.stop()
-        leftovers = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label=butler.instance={butler.instance}"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        if leftovers:
-            subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True)
-        images = subprocess.run(
-            ["docker", "images", "-q", "--filter", f"label=butler.instance={butler.instance}"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        if images:
-            subprocess.run(["docker", "rmi", "-f", *images], capture_output=True)
-        network = subprocess.run(
-            [
-                "docker",
-                "network",
-                "ls",
-                "-q",
-                "--filter",
-                f"label=butler.instance={butler.instance}",
-            ],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        if network:
-            subprocess.run(["docker", "network", "rm", *network], capture_output=True)
+        label = f"label=butler.instance={butler.instance}"
+        for listing, removal in (
+            (["ps", "-aq"], ["rm", "-f"]),
+            (["images", "-q"], ["rmi", "-f"]),
+            (["network", "ls", "-q"], ["network", "rm"]),
+        ):
+            found = subprocess.run(
+                ["docker", *listing, "--filter", label], capture_output=True, text=True
+            ).stdout.split()
+            if found:
+                subprocess.run(["docker", *removal, *found], capture_output=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()
