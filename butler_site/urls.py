@@ -30,6 +30,11 @@ urlpatterns = [
     api("deployments", project_apis.ProjectListApi.as_view(), "project-list"),
     api("api/projects", project_apis.ProjectListApi.as_view(), "api-project-list"),
     api(
+        r"deployments/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)",
+        project_apis.ProjectDestroyByNameApi.as_view(),
+        "project-destroy-by-name",
+    ),
+    api(
         r"api/projects/(?P<project_id>\d+)", project_apis.ProjectDetailApi.as_view(), "api-project"
     ),
     api(r"projects/(?P<project_id>\d+)", project_apis.ProjectDetailApi.as_view(), "project-detail"),

@@ -85,6 +85,16 @@ class ProjectDetailApi(APIView):
         return Response({"message": f"Project '{project.app_name}' deleted", "removed": removed})
 
 
+class ProjectDestroyByNameApi(APIView):
+    """The seed's `DELETE /deployments/{name}` (container name, app name or id)."""
+
+    @extend_schema(responses={200: dict})
+    def delete(self, request, name: str):
+        project = selectors.project_get_by_name_for_user(user=request.user, name=name)
+        removed = services.project_delete(project=project)
+        return Response({"message": f"Project '{project.app_name}' deleted", "removed": removed})
+
+
 class ProjectComponentsApi(APIView):
     @extend_schema(responses={200: ProjectSerializer(many=True)})
     def get(self, request, project_id: int):

@@ -23,6 +23,20 @@ def project_get_for_user(*, user, project_id, include_children: bool = True) -> 
     return project
 
 
+def project_get_by_name_for_user(*, user, name: str) -> Project:
+    """The seed's `DELETE /deployments/{name}`: a top-level project by container name, app
+    name or id."""
+    qs = Project.objects.filter(owner_id=user.id, parent__isnull=True)
+    project = (
+        qs.filter(container_name=name).first()
+        or qs.filter(app_name=name).first()
+        or (qs.filter(id=int(name)).first() if name.isdigit() else None)
+    )
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
 def project_list_for_user(*, user) -> QuerySet[Project]:
     """The user's top-level projects (multi-repo components are reached through their parent)."""
     return Project.objects.filter(owner_id=user.id, parent__isnull=True).order_by(

@@ -230,3 +230,25 @@ class TestAnotherUsersProject:
 
     def test_list(self, bob_client, alices_split):
         assert bob_client.get("/deployments").json() == []
+
+
+@pytest.mark.django_db
+class TestDeleteByName:
+    """The seed's `DELETE /deployments/{name}`."""
+
+    def test_it_deletes_by_container_name_app_name_or_id(self, alice_client, alice):
+        by_container = ProjectFactory(owner=alice, container_name="user-shop-1a2b3c4d")
+        by_app = ProjectFactory(owner=alice, app_name="blog")
+        by_id = ProjectFactory(owner=alice)
+        for name in ["user-shop-1a2b3c4d", "blog", str(by_id.id)]:
+            assert alice_client.delete(f"/deployments/{name}").status_code == 200
+        assert not Project.objects.filter(id__in=[by_container.id, by_app.id, by_id.id]).exists()
+
+    def test_another_users_project_or_a_component_is_404(self, alice_client, bob_client, alice):
+        ProjectFactory(owner=alice, app_name="blog")
+        parent_id = import_split(alice_client).json()["project_id"]
+        child = Project.objects.filter(parent_id=parent_id).first()
+        assert bob_client.delete("/deployments/blog").status_code == 404
+        assert alice_client.delete(f"/deployments/{child.app_name}").status_code == 404
+        assert alice_client.delete("/deployments/nothing-here").status_code == 404
+        assert Project.objects.count() == 4
