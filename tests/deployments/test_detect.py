@@ -536,3 +536,36 @@ class TestSamples:
         assert len(self._git(repo, "log", "--oneline").splitlines()) == 2
         assert "version two" in (repo / "server.js").read_text()
         assert detect_project(repo).strategy == "node"
+
+
+class TestScriptServers:
+    """Streamlit and Gradio run a script with their own server, which must face outwards."""
+
+    def test_a_streamlit_app_is_run_with_streamlit_on_port(self, repo):
+        _write(
+            repo,
+            {"requirements.txt": "streamlit==1.40\n", "dashboard.py": "import streamlit as st\n"},
+        )
+        plan = detect_project(repo)
+        assert plan.strategy == "streamlit"
+        command = _cmd(plan)
+        assert command.startswith("exec streamlit run dashboard.py")
+        assert "--server.address 0.0.0.0" in command and "--server.port ${PORT:-8000}" in command
+
+    def test_a_gradio_app_listens_on_all_addresses_and_port(self, repo):
+        _write(
+            repo,
+            {
+                "requirements.txt": "gradio\n",
+                "app.py": "import gradio as gr\ngr.Interface().launch()\n",
+            },
+        )
+        plan = detect_project(repo)
+        assert plan.strategy == "gradio"
+        assert "GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=${PORT:-8000} python app.py" in _cmd(
+            plan
+        )
+
+    def test_a_dependency_alone_does_not_make_a_streamlit_app(self, repo):
+        _write(repo, {"requirements.txt": "streamlit\n", "main.py": "print('batch job')\n"})
+        assert detect_project(repo).strategy == "python"

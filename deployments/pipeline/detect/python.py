@@ -33,6 +33,31 @@ APP_FILES = (
 PY_ENTRIES = ("main.py", "app.py", "server.py", "run.py", "application.py", "wsgi.py", "bot.py")
 APP_FILE_RANK = {name: rank for rank, name in enumerate(APP_FILES)}
 FACTORY_NAMES = ("create_app", "make_app", "create_application", "get_app", "app_factory")
+# UI frameworks that run a script with their own server: (dependency, command template).
+# Gradio listens on 127.0.0.1:7860 unless told otherwise, which no one outside could reach.
+SCRIPT_SERVERS = {
+    "streamlit": "streamlit run {entry} --server.port ${{PORT:-{port}}} --server.address 0.0.0.0 "
+    "--server.headless true",
+    "gradio": "env GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=${{PORT:-{port}}} python {entry}",
+}
+SCRIPT_ENTRIES = ("streamlit_app.py", "Home.py", "dashboard.py", *PY_ENTRIES)
+
+
+def _script_server(repo: _Repo, names: set[str]) -> tuple[str, str] | None:
+    """(framework, entry file) of a Streamlit or Gradio app: a top file importing it."""
+    for framework in SCRIPT_SERVERS:
+        if framework not in names:
+            continue
+        imports = re.compile(rf"^\s*(?:import|from)\s+{framework}\b", re.M)
+        candidates = [
+            *SCRIPT_ENTRIES,
+            *sorted(f for f in repo.walk() if "/" not in f and f.endswith(".py")),
+        ]
+        for entry in dict.fromkeys(candidates):
+            source = repo.read(entry, 256_000) if repo.is_file(entry) else None
+            if source and imports.search(source):
+                return framework, entry
+    return None
 
 
 def _norm(name: str) -> str:
@@ -362,6 +387,13 @@ def _detect_python(repo: _Repo) -> BuildPlan | None:
         servers = [] if "uvicorn" in names else ["uvicorn"]
     elif command:
         strategy, what, default_command, servers = "procfile", "Python app (Procfile)", "", []
+    elif script := _script_server(repo, names):
+        framework, script_entry = script
+        strategy, what = framework, f"{framework.capitalize()} app ({script_entry})"
+        default_command = SCRIPT_SERVERS[framework].format(
+            entry=shlex.quote(script_entry), port=df.PYTHON_PORT
+        )
+        servers = []
     elif entry or repo.is_file("__main__.py"):
         run = f"python {entry}" if entry else "python ."
         strategy, what, default_command, servers = "python", f"Python app ({run})", run, []
