@@ -151,3 +151,21 @@ class TestHealth:
         assert body["database"]["ok"] is True
         assert body["docker"]["ok"] is False
         assert "not reachable" in body["docker"]["error"]
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_deployments_with_their_log(client):
+    from deployments.models import Deployment, LogLine
+
+    client.force_login(UserFactory(username="root2", is_staff=True, is_superuser=True))
+    project = ProjectFactory(app_name="shop")
+    deployment = Deployment.objects.create(
+        project=project, number=1, trace_id="trace-abc", git_url="x", status="failed"
+    )
+    LogLine.objects.create(
+        deployment=deployment, seq=1, stream="error", text="The build failed: <boom>"
+    )
+    page = client.get("/admin/deployments/deployment/?status__exact=failed&q=shop").content.decode()
+    assert "shop #1" in page
+    detail = client.get(f"/admin/deployments/deployment/{deployment.id}/change/").content.decode()
+    assert "The build failed: &lt;boom&gt;" in detail
