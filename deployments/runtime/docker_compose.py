@@ -1,0 +1,262 @@
+"""The compose verbs of `DockerRuntime`, run through the compose CLI in a clean environment.
+
+`ComposeMixin` holds them; `DockerRuntime` inherits it and provides the connection, the label
+helpers and the build-leftover cleanup they rely on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import docker.errors
+import yaml
+
+from .base import (
+    COMPOSE_PROJECT_LABEL,
+    INSTANCE_LABEL,
+    ComposeFailed,
+    ContainerInfo,
+    OutputCallback,
+    redact,
+    secret_values,
+    tail_lines,
+)
+from .docker_build import TAIL_LINES, _Leftovers
+from .docker_errors import _engine_errors, _short
+
+COMPOSE_IMAGE_LABEL = "butler.compose.project"
+
+
+class ComposeMixin:
+    """`compose_available`, `compose_up`, `compose_down`, `compose_containers`."""
+
+    # Set by `DockerRuntime.__init__`.
+    _compose_cmd: list[str] | None
+    _compose_checked: bool
+
+    if TYPE_CHECKING:  # provided by `DockerRuntime`
+
+        @property
+        def instance_id(self) -> str: ...
+        def _connect(self) -> docker.DockerClient: ...
+        def _api(self) -> docker.APIClient: ...
+        def _labels(self, labels: dict[str, str] | None) -> dict[str, str]: ...
+        def _label_filter(self, labels: dict[str, str] | None) -> list[str]: ...
+        def _list_by_filter(self, label_filter: list[str]) -> list[ContainerInfo]: ...
+        def _remove_build_leftovers(self, leftovers: _Leftovers) -> None: ...
+
+    def compose_available(self) -> str | None:
+        """'docker compose' (v2 plugin, preferred), 'docker-compose' (v1), or None."""
+        if not self._compose_checked:
+            self._compose_cmd = None
+            home = tempfile.mkdtemp(prefix="butler-compose-")
+            try:
+                for cmd in (["docker", "compose"], ["docker-compose"]):
+                    if shutil.which(cmd[0]) and _succeeds([*cmd, "version"], _clean_env(home)):
+                        self._compose_cmd = cmd
+                        break
+            finally:
+                shutil.rmtree(home, ignore_errors=True)
+            self._compose_checked = True
+        return " ".join(self._compose_cmd) if self._compose_cmd else None
+
+    def compose_up(
+        self,
+        *,
+        project_name: str,
+        workdir: Path,
+        compose_file: str,
+        env: dict[str, str],
+        on_output: OutputCallback,
+        timeout: int,
+    ) -> list[ContainerInfo]:
+        """`compose up -d --build --remove-orphans` in a clean environment; return containers.
+
+        The subprocess sees only PATH, a throwaway HOME, the DOCKER_* connection settings and
+        `env`, so `${SECRET_KEY}` in a compose file cannot read Butler's own secrets. On
+        failure the project is left as it is; call `compose_down` to clean up.
+        """
+        if self.compose_available() is None:
+            raise ComposeFailed(
+                "Neither 'docker compose' nor 'docker-compose' is installed on the Butler "
+                "host. Install the Docker Compose plugin and try again."
+            )
+        self._connect()  # an unreachable engine is EngineUnavailable, not a compose error
+        compose_path = Path(workdir) / compose_file
+        home = tempfile.mkdtemp(prefix="butler-compose-")
+        secrets = secret_values(env)
+        try:
+            override = self._write_compose_labels(compose_path, project_name, Path(home))
+            run_env = {
+                **{k: v for k, v in env.items() if k not in _CONNECTION_VARS},
+                **_clean_env(home),
+            }
+            args = [*self._compose_cmd, "-p", project_name, "-f", compose_file]
+            args += ["-f", str(override), "up", "-d", "--build", "--remove-orphans"]
+            leftovers = _Leftovers()
+
+            def on_line(line: str) -> None:
+                leftovers.see(line)
+                on_output(line)
+
+            rc, timed_out, lines = _run_streaming(
+                args,
+                cwd=Path(workdir),
+                env=run_env,
+                timeout=timeout,
+                on_line=on_line,
+                secrets=secrets,
+            )
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        if timed_out or rc != 0:
+            # docker-compose v1 builds without --force-rm: a failed step's container stays.
+            self._remove_build_leftovers(leftovers)
+        tail = tail_lines(lines, TAIL_LINES)
+        if timed_out:
+            raise ComposeFailed(
+                f"docker compose did not finish within {timeout} s and was stopped. "
+                "Make the build faster or raise BUTLER_BUILD_TIMEOUT.",
+                tail,
+            )
+        if rc != 0:
+            last = next((ln for ln in reversed(lines) if ln.strip()), "no output")
+            raise ComposeFailed(f"docker compose up failed (exit code {rc}): {last}", tail)
+        return self.compose_containers(project_name)
+
+    def _write_compose_labels(self, compose_path: Path, project_name: str, into: Path) -> Path:
+        """An override file that puts Butler's labels on every service and built image."""
+        try:
+            data = yaml.safe_load(compose_path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ComposeFailed(f"The compose file '{compose_path.name}' does not exist.") from exc
+        except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+            raise ComposeFailed(
+                f"The compose file '{compose_path.name}' is not valid YAML: {_short(exc)}"
+            ) from exc
+        services = data.get("services") if isinstance(data, dict) else None
+        if not isinstance(services, dict) or not services:
+            raise ComposeFailed(
+                f"The compose file '{compose_path.name}' has no 'services:' section. "
+                "Butler supports the Compose file format with a top-level 'services:' key."
+            )
+        labels = self._labels(None)
+        override: dict[str, Any] = {"services": {}}
+        if isinstance(data.get("version"), str | int | float):
+            override["version"] = str(data["version"])
+        for name, service in services.items():
+            entry: dict[str, Any] = {"labels": labels}
+            if isinstance(service, dict) and service.get("build") is not None:
+                entry["build"] = {"labels": {**labels, COMPOSE_IMAGE_LABEL: project_name}}
+            override["services"][str(name)] = entry
+        path = into / "butler-labels.compose.json"  # JSON is YAML; no emitter needed
+        path.write_text(json.dumps(override), encoding="utf-8")
+        return path
+
+    def compose_down(self, *, project_name: str) -> None:
+        """Remove a compose project's containers, networks, volumes and built images.
+
+        Works from labels alone, so it succeeds after the work dir is gone.
+        """
+        api = self._api()
+        project = [f"{COMPOSE_PROJECT_LABEL}={project_name}"]
+        with _engine_errors(f"remove compose project {project_name}"):
+            for row in api.containers(all=True, filters={"label": project}):
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_container(row["Id"], force=True, v=True)
+            for net in api.networks(filters={"label": project}):
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_network(net["Id"])
+            for vol in api.volumes(filters={"label": project}).get("Volumes") or []:
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_volume(vol["Name"], force=True)
+            images = api.images(
+                filters={"label": self._label_filter({COMPOSE_IMAGE_LABEL: project_name})}
+            )
+            for image in images:
+                with contextlib.suppress(docker.errors.NotFound):
+                    api.remove_image(image["Id"], force=True)
+
+    def compose_containers(self, project_name: str) -> list[ContainerInfo]:
+        """This instance's containers of a compose project; labels name the service."""
+        return self._list_by_filter(
+            [f"{COMPOSE_PROJECT_LABEL}={project_name}", f"{INSTANCE_LABEL}={self.instance_id}"]
+        )
+
+
+# Settings that say how to reach the engine; they come from Butler's environment, never from
+# a project's env vars.
+_CONNECTION_VARS = ("DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+
+
+def _clean_env(home: str) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOME": home}
+    env.update({k: os.environ[k] for k in _CONNECTION_VARS if os.environ.get(k)})
+    return env
+
+
+def _succeeds(args: list[str], env: dict[str, str]) -> bool:
+    try:
+        done = subprocess.run(args, env=env, capture_output=True, timeout=15, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _run_streaming(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: int,
+    on_line: OutputCallback,
+    secrets: list[str],
+) -> tuple[int, bool, list[str]]:
+    """Run a command in its own process group; stream redacted lines; kill it all on timeout."""
+    try:
+        proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise ComposeFailed(f"Could not start {args[0]}: {_short(exc)}") from exc
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    lines: deque[str] = deque(maxlen=200)
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = redact(raw.decode("utf-8", errors="replace").rstrip("\r\n"), secrets)
+            lines.append(line)
+            on_line(line)
+        rc = proc.wait()
+    except BaseException:
+        kill()
+        proc.wait()
+        raise
+    finally:
+        timer.cancel()
+    return rc, timed_out.is_set(), list(lines)
