@@ -13,11 +13,13 @@ The image build (`BuildMixin`) lives in `docker_build`, the compose verbs (`Comp
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import socket
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -131,7 +133,7 @@ class DockerRuntime(BuildMixin, ComposeMixin):
     def ensure_network(self, name: str) -> None:
         """Create the bridge network `name` unless it exists. Safe to call concurrently."""
         api = self._api()
-        with _engine_errors(f"create network {name}"):
+        with _engine_errors(f"create network {name}"), _network_lock():
             if self._networks_named(name):
                 return
             try:
@@ -411,3 +413,19 @@ def _free_port() -> int:
 def _port_taken(exc: docker.errors.APIError) -> bool:
     text = str(exc).lower()
     return "port is already allocated" in text or "address already in use" in text
+
+
+_thread_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _network_lock():
+    """Serialize network creation between threads and between Butler's processes on this
+    host (the engine's duplicate check is best effort and lets racing creates through)."""
+    path = Path(settings.DATA_DIR) / "network.lock"
+    with _thread_lock, open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
