@@ -53,13 +53,39 @@ def _write(path: Path, files: dict[str, str]) -> None:
         target.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
 
 
-def _commit(path: Path, message: str) -> Path:
+def _commit(path: Path, message: str, *, branch: str = "main") -> Path:
     run = {"cwd": path, "check": True, "capture_output": True}
     if not (path / ".git").exists():
-        subprocess.run([*GIT, "init", "-q", "-b", "main"], **run)
+        subprocess.run([*GIT, "init", "-q", "-b", branch], **run)
     subprocess.run([*GIT, "add", "-A"], **run)
     subprocess.run([*GIT, "commit", "-q", "--allow-empty", "-m", message], **run)
     return path
+
+
+def write_files(path: Path, files: dict[str, str | bytes]) -> Path:
+    """Write `files` under `path` exactly as given (text or bytes)."""
+    for rel, content in files.items():
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+    return path
+
+
+def git_repo(
+    path: Path | str,
+    files: dict[str, str | bytes],
+    *,
+    message: str = "initial",
+    branch: str = "main",
+) -> Path:
+    """Commit `files` (verbatim) to the repo at `path`, creating it on `branch` if needed."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    write_files(path, files)
+    return _commit(path, message, branch=branch)
 
 
 def _repo(path: Path | str, files: dict[str, str], message: str) -> Path:

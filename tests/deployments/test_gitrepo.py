@@ -14,6 +14,7 @@ import git
 import pytest
 
 from deployments.gitrepo import CloneResult, GitError, clone, sanitize
+from tests.samples import git_repo
 
 AUTHOR = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
@@ -25,22 +26,11 @@ def run_git(*args: str, cwd: Path) -> str:
 
 
 def make_repo(path: Path, files: dict[str, str | bytes], *, branch: str = "main") -> Path:
-    path.mkdir(parents=True)
-    run_git("init", "-q", "-b", branch, cwd=path)
-    commit_files(path, files, "initial")
-    return path
+    return git_repo(path, files, branch=branch)
 
 
 def commit_files(repo: Path, files: dict[str, str | bytes], message: str) -> None:
-    for name, content in files.items():
-        target = repo / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            target.write_bytes(content)
-        else:
-            target.write_text(content)
-    run_git("add", "-A", cwd=repo)
-    run_git("commit", "-q", "-m", message, cwd=repo)
+    git_repo(repo, files, message=message)
 
 
 def make_executable(path: Path, script: str) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from projects.services import project_import_split
+from tests import samples
 from tests.factories import ProjectFactory
 
 KEY_A = Fernet.generate_key().decode()
@@ -36,25 +36,9 @@ def split_project(alice):
     )
 
 
-def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    return root
-
-
-def git_repo(root: Path, files: dict[str, str | bytes]) -> Path:
-    """A real Git repository with one commit holding `files`."""
-    root.mkdir(parents=True, exist_ok=True)
-    write_tree(root, files)
-    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "init"]):
-        subprocess.run([*git, *args], cwd=root, check=True, capture_output=True, timeout=30)
-    return root
+# Plain trees for the scanner, real repositories for the API.
+write_tree = samples.write_files
+git_repo = samples.git_repo
 
 
 @pytest.fixture
