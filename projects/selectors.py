@@ -46,8 +46,3 @@ def project_list_for_user(*, user) -> QuerySet[Project]:
 
 def project_components(*, project: Project) -> QuerySet[Project]:
     return project.children.order_by("component_type")
-
-
-def project_family_ids(*, project: Project) -> list[int]:
-    """The project and its components, the unit that is deleted together."""
-    return [project.id, *project.children.values_list("id", flat=True)]
