@@ -10,18 +10,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
 
-
-class ApplicationError(Exception):
-    """A domain error a user can fix; becomes a 400 (or `status_code`) with `message`."""
-
-    status_code = 400
-
-    def __init__(self, message: str, *, field: str | None = None, status_code: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        if status_code is not None:
-            self.status_code = status_code
+from core.errors import ApplicationError
 
 
 def butler_exception_handler(exc, context):

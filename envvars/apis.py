@@ -19,7 +19,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from butler_site.exception_handler import ApplicationError
+from core.errors import ApplicationError
 from envvars import crypto, selectors, services
 from envvars.serializers import (
     DetectSerializer,

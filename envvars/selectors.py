@@ -10,7 +10,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.views.decorators.debug import sensitive_variables
 
-from butler_site.exception_handler import ApplicationError
+from core.errors import ApplicationError
 from envvars import crypto
 from envvars.models import EnvironmentVariable
 from projects.models import Project

@@ -23,14 +23,13 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from dotenv.parser import parse_stream
 
-from butler_site.exception_handler import ApplicationError
-from deployments import gitrepo
+import gitsources
+from core.errors import ApplicationError
 from envvars import crypto
 from envvars.detection import detect_in_directory
 from envvars.models import EnvironmentVariable
 from envvars.selectors import UNREADABLE, envvar_keys, envvars_list
 from envvars.validation import check_variable, check_variables
-from projects.git_urls import GitUrlError, validate_git_url
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -331,8 +330,8 @@ class RepoToScan:
 def _clone_and_scan(repo: RepoToScan, *, time_budget: float):
     """(DetectionResult, None) or (None, a message saying what went wrong)."""
     try:
-        validate_git_url(repo.url)
-    except GitUrlError as exc:
+        gitsources.validate_git_url(repo.url)
+    except gitsources.GitSourceError as exc:
         return None, str(exc)
     work = Path(settings.BUTLER_WORK_DIR)
     work.mkdir(parents=True, exist_ok=True)
@@ -341,17 +340,19 @@ def _clone_and_scan(repo: RepoToScan, *, time_budget: float):
             prefix="detect-", dir=work, ignore_cleanup_errors=True
         ) as tmp:
             dest = Path(tmp) / "repo"
-            gitrepo.clone(
+            gitsources.clone(
                 url=repo.url,
                 dest=dest,
                 branch=repo.branch or None,
                 timeout=min(settings.BUTLER_CLONE_TIMEOUT, DETECT_CLONE_TIMEOUT),
             )
             return detect_in_directory(dest, time_budget=time_budget), None
-    except (gitrepo.GitError, GitUrlError) as exc:
+    except (gitsources.GitError, gitsources.GitSourceError) as exc:
         return None, str(exc)
     except Exception:  # advice only: a surprise here must not become a 500
-        logger.exception("Environment variable detection failed for %s", gitrepo.sanitize(repo.url))
+        logger.exception(
+            "Environment variable detection failed for %s", gitsources.sanitize(repo.url)
+        )
         return None, "Detection failed unexpectedly; the server log has the details."
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from butler_site.exception_handler import ApplicationError
+from core.errors import ApplicationError
 
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_KEY_LENGTH = 256

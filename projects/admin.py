@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from projects import services
 from projects.models import Project
 
 
@@ -33,3 +34,14 @@ class ProjectAdmin(admin.ModelAdmin):
     @admin.display(description="type")
     def project_type(self, obj: Project) -> str:
         return obj.project_type
+
+    # Deleting here goes through the same service as the API: the project's deployments are
+    # cancelled and its containers, images and networks removed, not only its rows.
+    def delete_model(self, request, obj: Project) -> None:
+        services.project_delete(project=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        chosen = {p.id for p in queryset}
+        for project in queryset.select_related("parent"):
+            if project.parent_id not in chosen:  # a chosen parent takes its components along
+                services.project_delete(project=project)

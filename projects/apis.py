@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from butler_site.pagination import HeaderPageNumberPagination
+from core.pagination import HeaderPageNumberPagination
 from projects import selectors, services
 from projects.serializers import (
     ProjectImportSerializer,

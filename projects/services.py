@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-import re
-
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from butler_site.exception_handler import ApplicationError
-from projects.git_urls import GitUrlError, repo_name_from_url, validate_git_url
+from core import events
+from core.errors import ApplicationError
+from gitsources import GitSourceError, repo_name_from_url, validate_branch, validate_git_url
+from projects.lifecycle import run_delete_hooks
 from projects.models import Project
-
-_BRANCH = re.compile(
-    r"^(?!-)(?!/)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+-]{1,255}(?<!\.lock)(?<!/)$"
-)
 
 
 def check_git_url(url: str, *, field: str = "git_url") -> str:
     """The URL as given, or a 400 naming the field and what is wrong with it."""
     try:
         validate_git_url(url)
-    except GitUrlError as exc:
+    except GitSourceError as exc:
         raise ApplicationError(str(exc), field=field) from None
     return url
 
 
 def check_branch(branch: str | None) -> str:
+    """The branch ('' for the default branch), or a 400 saying what a branch may be."""
     branch = (branch or "").strip()
-    if branch and not _BRANCH.match(branch):
-        raise ApplicationError(
-            "The branch name is not valid: use letters, digits and . _ / + - "
-            "(not starting with '-').",
-            field="branch",
-        )
+    if branch:
+        try:
+            validate_branch(branch)
+        except GitSourceError as exc:
+            raise ApplicationError(str(exc), field="branch") from None
     return branch
 
 
@@ -173,14 +169,20 @@ def project_rename(*, project: Project, app_name: str) -> Project:
 def project_delete(*, project: Project) -> dict:
     """Delete the project with its components and everything the ORM hangs off them.
 
-    What the ORM cannot see (containers, images, compose stacks, networks, work dirs) is
-    removed by the deployments app's teardown, which tolerates things already gone; the
-    answer says what was removed.
+    What the ORM cannot see (running deployments, containers, images, compose stacks,
+    networks, work dirs) is handled by the hooks registered in `projects.lifecycle` (the
+    deployments app's teardown), which tolerate things already gone; the answer says what
+    was removed. The API, the web UI and the admin all delete through here.
     """
-    from deployments.teardown import project_teardown  # deployments builds on projects
-
     family = [project, *project.children.all()]
-    removed = project_teardown(projects=family)
+    removed = run_delete_hooks(projects=family)
     with transaction.atomic():
         Project.objects.filter(id=project.id).delete()
+        events.publish(
+            events.PROJECT_DELETED,
+            user_id=project.owner_id,
+            project_id=project.id,
+            app_name=project.app_name,
+            component_ids=[p.id for p in family[1:]],
+        )
     return removed

@@ -156,9 +156,9 @@ def test_another_users_project_is_a_404_before_anything_is_cloned(
 ):
     repo = git_repo(local_git_root / "api", BACKEND_FILES)
     project = project_import(owner=alice, git_url=str(repo))
-    from deployments import gitrepo
+    import gitsources
 
-    monkeypatch.setattr(gitrepo, "clone", lambda **kw: pytest.fail("cloned for another user"))
+    monkeypatch.setattr(gitsources, "clone", lambda **kw: pytest.fail("cloned for another user"))
     assert detect(bob_client, project_id=project.id).status_code == 404
     assert detect(bob_client, git_url=str(repo), project_id=project.id).status_code == 404
 

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from dotenv import dotenv_values
 
-from butler_site.exception_handler import ApplicationError
+from core.errors import ApplicationError
 from envvars import selectors
 from envvars.services import (
     envvar_delete,

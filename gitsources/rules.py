@@ -1,7 +1,9 @@
-"""Which Git URLs Butler accepts, checked before any git process is started.
+"""Which Git URLs and branch names Butler accepts, checked before any git process is started.
 
-Accepted: ``https://host/path``, ``ssh://[user@]host[:port]/path``, ``user@host:path`` and,
-only under ``settings.BUTLER_LOCAL_GIT_ROOTS``, local paths and ``file://`` URLs.
+URLs: ``https://host/path``, ``ssh://[user@]host[:port]/path``, ``user@host:path`` and, only
+under ``settings.BUTLER_LOCAL_GIT_ROOTS``, local paths and ``file://`` URLs. Branches: what
+`git check-ref-format --branch` accepts, minus the characters a shell or an option parser
+would read specially.
 """
 
 from __future__ import annotations
@@ -14,14 +16,41 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 
 MAX_URL_LENGTH = 2048
+MAX_BRANCH_LENGTH = 255
 _HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
 _SCP_LIKE = re.compile(rf"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>{_HOST}):(?P<path>[^\s]+)$")
 _HOSTNAME = re.compile(rf"^{_HOST}$")
 _TRANSPORT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
+# git check-ref-format: no "..", "@{", "//", no component starting with "." or ending with
+# ".lock", no trailing "/" or "."; and here also no leading "-" (an option to git).
+_BRANCH = re.compile(
+    r"^(?!-)(?!/)(?!.*\.\.)(?!.*//)(?!.*@\{)(?!\.)(?!.*/\.)(?!.*\.lock(?:/|$))"
+    r"[A-Za-z0-9._/+-]+(?<![./])$"
+)
 
 
-class GitUrlError(ValueError):
-    """The URL is refused; the message says why and what is accepted."""
+class GitSourceError(ValueError):
+    """A URL or branch Butler refuses; the message says why and what is accepted."""
+
+
+class GitUrlError(GitSourceError):
+    pass
+
+
+class BranchError(GitSourceError):
+    pass
+
+
+def validate_branch(branch: str) -> str:
+    """The branch name if git and Butler accept it, else `BranchError` saying what is allowed."""
+    if not isinstance(branch, str) or not branch:
+        raise BranchError("A branch name is required.")
+    if len(branch) > MAX_BRANCH_LENGTH or not _BRANCH.match(branch):
+        raise BranchError(
+            f"'{branch[:80]}' is not a valid branch name: use letters, digits and . _ / + - "
+            "(not starting with '-' or '.', no '..', not ending with '.', '/' or '.lock')."
+        )
+    return branch
 
 
 def validate_git_url(url: str) -> str:
@@ -119,13 +148,3 @@ def repo_name_from_url(url: str) -> str:
     if name.endswith(".git"):
         name = name[:-4]
     return name or "app"
-
-
-def repo_owner_and_name(url: str) -> str:
-    """`https://github.com/user/react-app.git` -> `user-react-app`, for container names."""
-    match = _SCP_LIKE.match(url)
-    path = match["path"] if match else urlsplit(url).path if "://" in url else url
-    parts = [p for p in unquote(path).rstrip("/").split("/") if p]
-    if parts and parts[-1].endswith(".git"):
-        parts[-1] = parts[-1][:-4]
-    return "-".join(parts[-2:]) or "app"

@@ -13,7 +13,7 @@ from pathlib import Path
 import git
 import pytest
 
-from deployments.gitrepo import CloneResult, GitError, clone, sanitize
+from gitsources import CloneResult, GitError, clone, sanitize
 from tests.samples import git_repo
 
 AUTHOR = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]

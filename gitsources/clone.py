@@ -1,8 +1,8 @@
-"""Cloning user repositories: the only module in Butler that runs git.
+"""Cloning user repositories.
 
-`clone()` validates the URL first (`projects.git_urls.validate_git_url`; a refused URL starts
-no process), then runs a shallow, hook-less, submodule-less `git clone` in a clean
-environment, with a time limit and a size limit, and reads the commit and tree SHAs back.
+`clone()` validates the URL and branch first (`rules.py`; a refused one starts no process),
+then runs a shallow, hook-less, submodule-less `git clone` in a clean environment, with a
+time limit, a size limit and a cancel token, and reads the commit and tree SHAs back.
 
 git runs through `subprocess` with an explicit environment rather than GitPython's
 `Git.execute()`, which always starts from a copy of `os.environ`: git must see neither
@@ -16,22 +16,19 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
-from projects.git_urls import GitUrlError, validate_git_url
+from core.cancel import Cancelled, CancelToken
+from core.processes import ProcessStartError, run_streaming
 
-POLL_SECONDS = 0.1
-_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+-]+(?<![./])(?<!\.lock)$")
+from .rules import GitSourceError, validate_branch, validate_git_url
+
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 _BRANCH_MISSING = re.compile(r"Remote branch .* not found", re.I)
 _GENERIC = re.compile(r"Could not read from remote repository", re.I)
@@ -78,19 +75,20 @@ def clone(
     timeout: int | None = None,
     max_bytes: int | None = None,
     on_output: Callable[[str], None] | None = None,
+    cancel: CancelToken | None = None,
 ) -> CloneResult:
     """Shallow-clone `url` (at `branch`, else the default branch) into `dest`.
 
     `dest` must not exist or be empty; on any failure it is removed. Defaults:
     `settings.BUTLER_CLONE_TIMEOUT` seconds and `settings.BUTLER_CLONE_MAX_MB` megabytes.
-    Raises `GitError` with a message that says what went wrong.
+    Raises `GitError` with a message that says what went wrong, or `Cancelled`.
     """
     try:
         checked_url = validate_git_url(url)
-    except GitUrlError as exc:
+        if branch is not None:
+            validate_branch(branch)
+    except GitSourceError as exc:
         raise GitError(str(exc)) from exc
-    if branch is not None and not _BRANCH.match(branch):
-        raise GitError(f"'{branch}' is not a valid branch name.")
     timeout = settings.BUTLER_CLONE_TIMEOUT if timeout is None else timeout
     if max_bytes is None:
         max_bytes = settings.BUTLER_CLONE_MAX_MB * 1024 * 1024
@@ -114,6 +112,7 @@ def clone(
             on_output=on_output,
             shown_url=shown_url,
             branch=branch,
+            cancel=cancel,
         )
         return _read_result(dest, shown_url, env, home)
     except BaseException:
@@ -174,97 +173,53 @@ def _run_clone(
     on_output: Callable[[str], None] | None,
     shown_url: str,
     branch: str | None,
+    cancel: CancelToken | None,
 ) -> None:
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # one process group: a kill takes git's helpers along
-        )
-    except OSError as exc:
-        raise GitError(f"Could not run git: {exc.strerror or exc}. Is git installed?") from exc
-    output = _OutputReader(proc, on_output)
-    deadline = time.monotonic() + timeout
     limit_mb = f"{max_bytes / (1024 * 1024):g} MB"
-    too_big = GitError(
+    too_big = (
         f"The repository is larger than the {limit_mb} limit; cloning was stopped. "
         "Raise BUTLER_CLONE_MAX_MB to allow bigger repositories."
     )
     try:
-        while proc.poll() is None:
-            if time.monotonic() > deadline:
-                raise GitError(
-                    f"Cloning timed out after {timeout} s; it was stopped. Check that "
-                    f"{shown_url} is reachable, or raise BUTLER_CLONE_TIMEOUT."
-                )
-            measured = time.monotonic()
-            if _dir_size(dest) > max_bytes:
-                raise too_big
-            # Walking a big checkout costs time: keep measuring to under a fifth of the clone.
-            pause = max(POLL_SECONDS, 4 * (time.monotonic() - measured))
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=min(pause, max(deadline - time.monotonic(), 0.01)))
-    finally:
-        _kill_group(proc)
-        output.join()
-    if proc.returncode != 0:
-        if branch and any(_BRANCH_MISSING.search(line) for line in output.lines):
+        result = run_streaming(
+            cmd,
+            cwd=cwd,
+            env=env,
+            timeout=timeout,
+            on_line=on_output,
+            transform=sanitize,
+            cancel=cancel,
+            watch=lambda: too_big if _dir_size(dest) > max_bytes else None,
+            tail=50,
+        )
+    except ProcessStartError as exc:
+        raise GitError(f"Could not run git: {exc.strerror or exc}. Is git installed?") from exc
+    if result.cancelled:
+        raise Cancelled(cancel.reason if cancel is not None else "Cancelled")
+    if result.stopped_by_watch:
+        raise GitError(result.stopped_by_watch)
+    if result.timed_out:
+        raise GitError(
+            f"Cloning timed out after {timeout} s; it was stopped. Check that "
+            f"{shown_url} is reachable, or raise BUTLER_CLONE_TIMEOUT."
+        )
+    if result.returncode != 0:
+        if branch and any(_BRANCH_MISSING.search(line) for line in result.lines):
             raise GitError(f"Branch '{branch}' not found in {shown_url}")
-        raise GitError(f"Repository not found or not reachable: {shown_url} ({output.reason()})")
+        raise GitError(
+            f"Repository not found or not reachable: {shown_url} ({_reason(result.lines)})"
+        )
     if _dir_size(dest) > max_bytes:
-        raise too_big
+        raise GitError(too_big)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # also reaps helpers left after a normal exit
-    proc.wait()
-
-
-class _OutputReader:
-    """Reads git's merged output on a thread; keeps the tail; forwards whole lines."""
-
-    def __init__(self, proc: subprocess.Popen, on_output: Callable[[str], None] | None) -> None:
-        self.lines: deque[str] = deque(maxlen=50)
-        self._on_output = on_output
-        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._thread.start()
-
-    def _read(self, proc: subprocess.Popen) -> None:
-        assert proc.stdout is not None
-        pending = b""
-        while chunk := proc.stdout.read1(65536):
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for raw in complete:
-                # Progress redraws with \r; only the last state of a line is worth keeping.
-                self._emit(raw.rstrip(b"\r").split(b"\r")[-1])
-        if pending:
-            self._emit(pending.rstrip(b"\r").split(b"\r")[-1])
-
-    def _emit(self, raw: bytes) -> None:
-        line = sanitize(raw.decode("utf-8", errors="replace").rstrip())
-        if not line:
-            return
-        self.lines.append(line)
-        if self._on_output is not None:
-            with contextlib.suppress(Exception):  # a broken log sink must not break the clone
-                self._on_output(line)
-
-    def join(self) -> None:
-        self._thread.join(timeout=5)
-
-    def reason(self) -> str:
-        """git's own explanation: the most specific error line it printed."""
-        errors = [ln for ln in self.lines if ln.startswith(("fatal:", "error:", "ssh:"))]
-        specific = [ln for ln in errors if not _GENERIC.search(ln)]
-        if specific or errors:
-            return (specific or errors)[0]
-        return self.lines[-1] if self.lines else "git gave no reason"
+def _reason(lines: list[str]) -> str:
+    """git's own explanation: the most specific error line it printed."""
+    errors = [ln for ln in lines if ln.startswith(("fatal:", "error:", "ssh:"))]
+    specific = [ln for ln in errors if not _GENERIC.search(ln)]
+    if specific or errors:
+        return (specific or errors)[0]
+    return lines[-1] if lines else "git gave no reason"
 
 
 def _dir_size(path: Path) -> int:

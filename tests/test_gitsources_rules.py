@@ -1,6 +1,12 @@
 import pytest
 
-from projects.git_urls import GitUrlError, repo_name_from_url, repo_owner_and_name, validate_git_url
+from gitsources import (
+    BranchError,
+    GitUrlError,
+    repo_name_from_url,
+    validate_branch,
+    validate_git_url,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,14 +82,44 @@ def test_a_symlink_out_of_the_allowed_root_is_refused(settings, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("url", "name", "owner_name"),
+    ("url", "name"),
     [
-        ("https://github.com/user/react-app.git", "react-app", "user-react-app"),
-        ("git@github.com:org/backend.git", "backend", "org-backend"),
-        ("ssh://git@host/team/api/", "api", "team-api"),
-        ("/srv/repos/site", "site", "repos-site"),
+        ("https://github.com/user/react-app.git", "react-app"),
+        ("git@github.com:org/backend.git", "backend"),
+        ("ssh://git@host/team/api/", "api"),
+        ("/srv/repos/site", "site"),
     ],
 )
-def test_names_come_from_the_repository(url, name, owner_name):
+def test_names_come_from_the_repository(url, name):
     assert repo_name_from_url(url) == name
-    assert repo_owner_and_name(url) == owner_name
+
+
+@pytest.mark.parametrize(
+    "branch", ["main", "release/1.2", "feature/x_y+z", "v1.0", "a.b-c", "user/topic.part"]
+)
+def test_it_accepts_branches_git_accepts(branch):
+    assert validate_branch(branch) == branch
+
+
+@pytest.mark.parametrize(
+    "branch",
+    [
+        "release.",  # passed the API once and then failed in the worker
+        "-delete",
+        ".hidden",
+        "a/.hidden",
+        "a..b",
+        "a//b",
+        "trailing/",
+        "x.lock",
+        "x.lock/y",
+        "at@{1}",
+        "sp ace",
+        "semi;colon",
+        "$(id)",
+        "b" * 256,
+    ],
+)
+def test_it_refuses_branches_git_or_a_shell_would_misread(branch):
+    with pytest.raises(BranchError, match="not a valid branch name"):
+        validate_branch(branch)
