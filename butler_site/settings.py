@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "django_htmx",
+    "core",
     "accounts",
     "projects",
     "deployments",
@@ -211,9 +212,15 @@ else:
 # django-q2: the ORM broker unless Redis is configured. A deploy is not blindly re-runnable,
 # so a task is attempted once; `timeout` stays below `retry`.
 BUTLER_TASK_TIMEOUT = env_int("BUTLER_TASK_TIMEOUT", 1800)
+BUTLER_WORKERS = env_int("BUTLER_WORKERS", 2)
+# Deployments of one user that run at once (0: one less than the workers, at least one), so
+# one user's burst across many projects never takes every worker.
+BUTLER_MAX_ACTIVE_PER_USER = env_int("BUTLER_MAX_ACTIVE_PER_USER", 0) or max(1, BUTLER_WORKERS - 1)
+# A running deployment's worker writes a heartbeat this often; one silent for six beats died.
+BUTLER_HEARTBEAT_SECONDS = env_float("BUTLER_HEARTBEAT_SECONDS", 5.0)
 Q_CLUSTER = {
     "name": "butler",
-    "workers": env_int("BUTLER_WORKERS", 2),
+    "workers": BUTLER_WORKERS,
     "recycle": 50,
     "timeout": BUTLER_TASK_TIMEOUT,
     "retry": BUTLER_TASK_TIMEOUT + 60,
@@ -266,7 +273,8 @@ BUTLER_INSTANCE_ID = env_str("BUTLER_INSTANCE_ID") or secret_from_data_dir(
 BUTLER_NETWORK = env_str("BUTLER_NETWORK", "devops-butler-net")
 BUTLER_WORK_DIR = Path(env_str("BUTLER_WORK_DIR", str(DATA_DIR / "work"))).resolve()
 BUTLER_IMAGE_PREFIX = env_str("BUTLER_IMAGE_PREFIX", "butler")
-BUTLER_KEEP_IMAGES = env_int("BUTLER_KEEP_IMAGES", 5)
+# Releases per project whose images are kept (they can be rolled back to without a build).
+BUTLER_KEEP_RELEASES = env_int("BUTLER_KEEP_RELEASES", 5)
 BUTLER_PUBLISH_IP = env_str("BUTLER_PUBLISH_IP", "0.0.0.0")
 BUTLER_PUBLIC_HOST = env_str("BUTLER_PUBLIC_HOST", "localhost")
 BUTLER_CONTAINER_MEMORY = env_str("BUTLER_CONTAINER_MEMORY", "512m")

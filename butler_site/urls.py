@@ -59,6 +59,26 @@ urlpatterns = [
         deployment_apis.ProjectDeploymentsApi.as_view(),
         "api-project-deployments",
     ),
+    api(
+        r"api/deployments/(?P<deployment_id>\d+)/cancel",
+        deployment_apis.DeploymentCancelApi.as_view(),
+        "api-deployment-cancel",
+    ),
+    api(
+        r"api/projects/(?P<project_id>\d+)/releases",
+        deployment_apis.ProjectReleasesApi.as_view(),
+        "api-project-releases",
+    ),
+    api(
+        r"api/projects/(?P<project_id>\d+)/rollback",
+        deployment_apis.ProjectRollbackApi.as_view(),
+        "api-project-rollback",
+    ),
+    api(
+        r"api/projects/(?P<project_id>\d+)/cancel",
+        deployment_apis.ProjectCancelApi.as_view(),
+        "api-project-cancel",
+    ),
     *[
         api(
             rf"api/projects/(?P<project_id>\d+)/{action}",

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from butler_site.pagination import HeaderPageNumberPagination
+from core.pagination import HeaderPageNumberPagination
 from deployments import selectors, services
-from deployments.serializers import DeploymentSerializer, DeployRequestSerializer, LogLineSerializer
+from deployments.runtime import get_runtime
+from deployments.serializers import (
+    DeploymentSerializer,
+    DeployRequestSerializer,
+    LogLineSerializer,
+    ReleaseSerializer,
+    RollbackRequestSerializer,
+)
 from projects.selectors import project_get_for_user
 
 
@@ -19,6 +26,7 @@ def _deployment_body(deployment) -> dict:
     return {
         "deployment_id": deployment.id,
         "project_id": deployment.project_id,
+        "component_type": deployment.project.component_type,
         "status": deployment.status,
         "status_url": f"/api/deployments/{deployment.id}",
         "logs_url": f"/api/deployments/{deployment.id}/logs",
@@ -142,3 +150,87 @@ class ProjectContainerActionApi(APIView):
         project = project_get_for_user(user=request.user, project_id=project_id)
         done = services.project_container_action(project=project, action=self.action_name)
         return Response({"message": f"{self.action_name.capitalize()} done", "containers": done})
+
+
+class ProjectReleasesApi(APIView):
+    """What the project's builds produced, newest first, and whether each can run again."""
+
+    @extend_schema(responses={200: ReleaseSerializer(many=True)})
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        releases = selectors.release_list_for_project(project=project)
+        context = selectors.release_context(project=project, runtime=get_runtime())
+        return Response(ReleaseSerializer(releases, many=True, context=context).data)
+
+
+class QueuedDeploymentSerializer(serializers.Serializer):
+    deployment_id = serializers.IntegerField()
+    project_id = serializers.IntegerField()
+    component_type = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    status_url = serializers.CharField()
+    logs_url = serializers.CharField()
+
+
+class RollbackResponseSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    project_id = serializers.IntegerField()
+    deployment_id = serializers.IntegerField(help_text="the first (for a pair: the backend's)")
+    deployment_ids = serializers.DictField(child=serializers.IntegerField())
+    deployments = QueuedDeploymentSerializer(many=True)
+    trace_id = serializers.CharField()
+    status = serializers.CharField()
+
+
+class ProjectRollbackApi(APIView):
+    """Run an earlier release again (no build): `{deployment_id}` or `{release_id}`, or
+    nothing for the release before the running one. 202: queued like any deploy."""
+
+    @extend_schema(request=RollbackRequestSerializer, responses={202: RollbackResponseSerializer})
+    def post(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        serializer = RollbackRequestSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        created = services.deployment_rollback(
+            project=project,
+            deployment_id=serializer.validated_data.get("deployment_id"),
+            release_id=serializer.validated_data.get("release_id"),
+        )
+        first = created.get("backend") or next(iter(created.values()))
+        releases = ", ".join(f"{d.project.app_name} v{d.release.number}" for d in created.values())
+        body = {
+            "message": f"Rollback queued: {releases}",
+            "project_id": project.id,
+            "deployment_id": first.id,
+            "deployment_ids": {name: d.id for name, d in created.items()},
+            "deployments": [_deployment_body(d) for d in created.values()],
+            "trace_id": first.trace_id,
+            "status": first.status,
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class DeploymentCancelApi(APIView):
+    """Cancel a deployment: a queued one ends at once (200), a running one is stopped by its
+    worker within seconds (202, `cancel_requested`); 409 once it has ended."""
+
+    @extend_schema(request=None, responses={200: DeploymentSerializer, 202: DeploymentSerializer})
+    def post(self, request, deployment_id: int):
+        deployment = selectors.deployment_get_for_user(
+            user=request.user, deployment_id=deployment_id
+        )
+        deployment = services.deployment_cancel(deployment=deployment, by=request.user.username)
+        code = status.HTTP_200_OK if deployment.is_finished else status.HTTP_202_ACCEPTED
+        return Response(DeploymentSerializer(deployment).data, status=code)
+
+
+class ProjectCancelApi(APIView):
+    """Cancel whatever deployment of the project (or its components) is queued or running."""
+
+    @extend_schema(request=None, responses={202: DeploymentSerializer(many=True)})
+    def post(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        cancelled = services.deployment_cancel_active(project=project, by=request.user.username)
+        return Response(
+            DeploymentSerializer(cancelled, many=True).data, status=status.HTTP_202_ACCEPTED
+        )

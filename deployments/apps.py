@@ -9,13 +9,15 @@ class DeploymentsConfig(AppConfig):
     name = "deployments"
 
     def ready(self) -> None:
+        from deployments.teardown import project_teardown
+        from projects.lifecycle import on_project_delete
+
+        on_project_delete(project_teardown)
         if "qcluster" in sys.argv[1:2]:
             # Load the pipeline before the cluster forks its workers, and keep those objects
             # out of the collector's way, so the workers share these pages instead of each
             # importing (and paying for) their own copy.
             import deployments.runtime.docker_engine
             import deployments.tasks  # noqa: F401
-            import envvars.detection
-            import envvars.services  # noqa: F401
 
             gc.freeze()

@@ -19,7 +19,7 @@ from django.http import Http404
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from deployments.events import deployment_group
+from core.events import deployment_group
 from deployments.models import Deployment
 from deployments.selectors import deployment_get_for_user, deployment_log_lines
 
@@ -96,7 +96,7 @@ class DeploymentLogConsumer(AsyncJsonWebsocketConsumer):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=POLL_SECONDS)
 
-    async def deployment_event(self, message):
+    async def butler_event(self, message):
         self.wake.set()
 
     async def disconnect(self, code):

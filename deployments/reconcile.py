@@ -1,25 +1,28 @@
 """Bring the database and Docker back in line after crashes, restarts and manual changes.
 
 Run at worker start (`runbutler` does) and periodically (`setup_schedules` registers it):
-- deployments stuck in an unfinished state whose task is gone become failed, with a reason;
+- a deployment whose worker died (killed, OOM, reboot) ends `failed` with the reason, and
+  what it half-made goes: its container, its image, the build's leftover layers (read back
+  from its log); the project's next deployment is then handed to a worker;
+- a deployment handed to a worker whose task got lost is handed over again;
 - containers, images and compose stacks labelled with a project that no longer exists go;
-- a project whose container vanished shows it (status `missing`);
+- a project whose container vanished shows it (status `missing`), and shows it back;
 - work dirs of finished deployments are removed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.utils import timezone
 
-from deployments.models import Deployment, LogLine
+from deployments import queue, transitions
+from deployments.liveness import worker_gone
+from deployments.models import Deployment, Release
+from deployments.pipeline.logs import DeploymentLog
 from deployments.runtime import get_runtime
 from deployments.runtime.base import COMPOSE_PROJECT_LABEL, RuntimeFailure
 from deployments.services import deployment_sync_port
@@ -27,7 +30,7 @@ from projects.models import Project
 
 logger = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(minutes=2)
+BUILD_LOG_LINES = 20000  # of a dead deployment's log, searched for what its build left
 
 
 def _queued_task_names() -> set[str] | None:
@@ -39,50 +42,57 @@ def _queued_task_names() -> set[str] | None:
     return {entry.name() for entry in OrmQ.objects.all()}
 
 
-def _fail(deployment: Deployment, reason: str) -> None:
-    updated = Deployment.objects.filter(id=deployment.id, status=deployment.status).update(
-        status=Deployment.Status.FAILED, error=reason, finished_at=timezone.now()
-    )
-    if updated:
-        last = LogLine.objects.filter(deployment=deployment).order_by("-seq").first()
-        LogLine.objects.create(
-            deployment=deployment, seq=(last.seq if last else 0) + 1, stream="error", text=reason
-        )
-        if not deployment.project.deployments.filter(status=Deployment.Status.RUNNING).exists():
-            Project.objects.filter(id=deployment.project_id).update(status=Project.Status.FAILED)
-
-
-def fail_stuck_deployments(*, startup: bool = False) -> list[int]:
-    """Unfinished deployments whose task is gone become failed."""
-    now = timezone.now()
-    queued_names = _queued_task_names()
+def fail_dead_deployments() -> list[int]:
+    """Deployments in progress whose worker is gone end failed; their leftovers are removed."""
     failed = []
-    for deployment in Deployment.objects.filter(status__in=Deployment.UNFINISHED).select_related(
+    for deployment in Deployment.objects.filter(status__in=Deployment.ACTIVE).select_related(
         "project"
     ):
-        beat = deployment.heartbeat_at or deployment.created_at
-        if deployment.status == Deployment.Status.QUEUED:
-            in_queue = queued_names is None or f"deploy-{deployment.id}" in queued_names
-            waiting = deployment.heartbeat_at and now - deployment.heartbeat_at < STALE_AFTER
-            too_old = now - deployment.created_at > timedelta(
-                seconds=settings.BUTLER_TASK_TIMEOUT * 2
-            )
-            if (in_queue and not too_old) or waiting:
-                continue
-            reason = "The deployment's task is no longer queued (the worker lost it). Deploy again."
-        else:
-            if not startup and now - beat < STALE_AFTER:
-                continue
-            reason = (
-                f"The worker stopped while this deployment was {deployment.status} "
-                "(it was restarted or crashed). Deploy again."
-            )
-        _fail(deployment, reason)
-        failed.append(deployment.id)
-        if deployment.container_id:
-            with contextlib.suppress(RuntimeFailure):
-                get_runtime().remove_container(deployment.container_id)
+        why = worker_gone(deployment)
+        if why is None:
+            continue
+        reason = (
+            f"The worker stopped while this deployment was {deployment.status}: {why}. "
+            "Deploy again."
+        )
+        if transitions.deployment_end(deployment, Deployment.Status.FAILED, reason=reason):
+            _log_line(deployment, reason)
+            failed.append(deployment.id)
+            _remove_half_made(deployment)
     return failed
+
+
+def _log_line(deployment: Deployment, text: str) -> None:
+    DeploymentLog(deployment).error(text)
+
+
+def _remove_half_made(deployment: Deployment) -> None:
+    """What a dead worker's deployment made: its container, the image it was building (and
+    the build's step containers and untagged layers), a compose stack that never served."""
+    try:
+        runtime = get_runtime()
+        if deployment.container_id and not deployment.compose_project:
+            runtime.remove_container(deployment.container_id)
+        for info in runtime.list_containers({"butler.deployment": str(deployment.id)}):
+            if not info.labels.get(COMPOSE_PROJECT_LABEL):
+                runtime.remove_container(info.id)
+        serving = deployment.project.deployments.filter(status=Deployment.Status.RUNNING)
+        if deployment.compose_project and not serving.exists():
+            runtime.compose_down(project_name=deployment.compose_project)
+        for image in runtime.list_images({"butler.deployment": str(deployment.id)}):
+            # The image it built, unless a release (or a run) of another deployment uses it.
+            kept = Release.objects.filter(image_tag__in=image.tags).exists()
+            if (
+                not kept
+                and not Deployment.objects.filter(
+                    image_tag__in=image.tags, status=Deployment.Status.RUNNING
+                ).exists()
+            ):
+                runtime.remove_image(image.id)
+        lines = deployment.log_lines.filter(stream="build").order_by("seq")[:BUILD_LOG_LINES]
+        runtime.remove_build_leftovers("\n".join(line.text for line in lines))
+    except RuntimeFailure:
+        logger.warning("leftovers of deployment %s remain", deployment.id, exc_info=True)
 
 
 def remove_orphans(runtime) -> dict:
@@ -116,18 +126,19 @@ def mark_vanished_containers(runtime) -> list[int]:
     for deployment in running:
         if not deployment.container_id:
             continue
+        project = deployment.project
         info = containers.get(deployment.container_id)
         if info is None:
-            if deployment.project.status != Project.Status.MISSING:
-                Project.objects.filter(id=deployment.project_id).update(
-                    status=Project.Status.MISSING
+            if project.container_state != Project.ContainerState.MISSING:
+                transitions.project_container_observed(
+                    project=project, state=Project.ContainerState.MISSING
                 )
                 missing.append(deployment.project_id)
             continue
         deployment_sync_port(deployment=deployment, info=info)
-        if deployment.project.status == Project.Status.MISSING:
-            status = Project.Status.RUNNING if info.is_running else Project.Status.STOPPED
-            Project.objects.filter(id=deployment.project_id).update(status=status)
+        if project.container_state == Project.ContainerState.MISSING:
+            state = Project.ContainerState.OK if info.is_running else Project.ContainerState.STOPPED
+            transitions.project_container_observed(project=project, state=state)
     return missing
 
 
@@ -147,9 +158,11 @@ def remove_stale_work_dirs() -> list[str]:
     return removed
 
 
-def reconcile(*, startup: bool = False) -> dict:
+def reconcile() -> dict:
     """One pass; the Docker parts are skipped (and said so) when the engine is down."""
-    report: dict = {"failed_deployments": fail_stuck_deployments(startup=startup)}
+    report: dict = {"failed_deployments": fail_dead_deployments()}
+    report["redispatched"] = queue.redispatch_lost(queued_task_names=_queued_task_names())
+    report["dispatched"] = queue.dispatch()
     report["work_dirs"] = remove_stale_work_dirs()
     try:
         runtime = get_runtime()

@@ -1,4 +1,8 @@
-"""Writes for deployments: requesting them, their status changes, container lifecycle."""
+"""Writes for deployments: requesting them, rolling back, cancelling, container lifecycle.
+
+Statuses change only through `deployments.transitions`; work reaches the workers only
+through `deployments.queue`.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +13,39 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from django_q.tasks import async_task
 
-from butler_site.exception_handler import ApplicationError
-from deployments.models import Deployment
+from core.errors import ApplicationError, ConflictError, NotFoundError
+from deployments import queue, transitions
+from deployments.liveness import worker_gone
+from deployments.models import Deployment, Release
 from deployments.runtime import get_runtime
 from deployments.runtime.base import ContainerNotFound, RuntimeFailure
+from envvars.services import envvars_import_dotenv
 from projects import services as project_services
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
+
+S = Deployment.Status
 
 
 def new_trace_id() -> str:
     return f"trace-{uuid.uuid4().hex[:16]}"
 
 
-def _enqueue(deployment_id: int) -> None:
-    async_task(
-        "deployments.tasks.run_deployment", deployment_id, task_name=f"deploy-{deployment_id}"
-    )
-
-
 def deployment_create(
-    *, project: Project, trace_id: str, trigger: str = Deployment.Trigger.API, after=None
+    *,
+    project: Project,
+    trace_id: str,
+    trigger: str = Deployment.Trigger.API,
+    after: Deployment | None = None,
+    release: Release | None = None,
 ) -> Deployment:
-    """Queue a deployment of `project`; the worker picks it up once the transaction commits."""
+    """Queue a deployment of `project` (of `release`, for a rollback).
+
+    Older queued deployments of the project end `cancelled`, superseded by this one: only the
+    newest request matters. The queue hands it to a worker once the transaction commits.
+    """
     with transaction.atomic():
         # Lock the project row so concurrent requests get distinct numbers.
         Project.objects.select_for_update().filter(id=project.id).first()
@@ -47,20 +58,26 @@ def deployment_create(
             after=after,
             git_url=project.git_url,
             branch=project.branch,
+            release=release,
+            commit_sha=release.commit_sha if release else "",
+            strategy=release.strategy if release else "",
+            image_tag=release.image_tag if release else "",
+            generated_dockerfile=release.generated_dockerfile if release else "",
         )
-        # A running project keeps showing `running` until the new deployment replaces it.
-        Project.objects.filter(id=project.id).exclude(status=Project.Status.RUNNING).update(
-            status=Project.Status.QUEUED, updated_at=timezone.now()
-        )
-        transaction.on_commit(lambda: _enqueue(deployment.id))
+        for older in project.deployments.filter(status=S.QUEUED).exclude(id=deployment.id):
+            transitions.deployment_end(
+                older,
+                S.CANCELLED,
+                reason=f"Superseded by deployment #{deployment.number}, requested after it.",
+            )
+        transitions.project_refresh(project_id=project.id)
+        queue.dispatch_on_commit()
     return deployment
 
 
 def _import_env_file(*, project: Project, upload, field: str) -> None:
     if upload is None:
         return
-    from envvars.services import envvars_import_dotenv
-
     raw = upload.read(256 * 1024 + 1)
     if len(raw) > 256 * 1024:
         raise ApplicationError("The env file is larger than 256 KB.", field=field)
@@ -197,56 +214,182 @@ def deployment_request_split(
     return project, {"backend": backend, "frontend": frontend}
 
 
-def project_refresh_parent_status(*, project_id: int) -> None:
-    """A multi-repo parent shows its components together: running when both run."""
-    child = Project.objects.filter(id=project_id, parent__isnull=False).first()
-    if child is None:
-        return
-    parent = child.parent
-    children = list(parent.children.all())
-    statuses = {c.status for c in children}
-    if statuses == {Project.Status.RUNNING} and len(children) == 2:
-        status = Project.Status.RUNNING
-    elif statuses & {Project.Status.QUEUED, Project.Status.DEPLOYING}:
-        status = Project.Status.DEPLOYING
-    elif Project.Status.FAILED in statuses:
-        status = Project.Status.FAILED
-    elif Project.Status.RUNNING in statuses:
-        status = Project.Status.RUNNING
-    else:
-        status = parent.status
-    frontend = next((c for c in children if c.component_type == Project.Component.FRONTEND), None)
-    Project.objects.filter(id=parent.id).update(
-        status=status,
-        deployed_url=frontend.deployed_url if frontend else "",
-        container_name=frontend.container_name if frontend else "",
-        updated_at=timezone.now(),
-    )
+# ---------------------------------------------------------------------------------------------
+# Rollback
 
 
-def project_remove_images_beyond_keep(*, project_id: int, runtime=None) -> list[str]:
-    """Keep the newest `BUTLER_KEEP_IMAGES` images of a project (and any in use); remove the rest."""
-    runtime = runtime or get_runtime()
-    in_use = set(
+def deployment_rollback(
+    *,
+    project: Project,
+    deployment_id: int | None = None,
+    release_id: int | None = None,
+    trigger: str = Deployment.Trigger.ROLLBACK,
+) -> dict[str, Deployment]:
+    """Queue a deployment that runs an earlier release again: no build, its image and its env
+    snapshot, health-gated like any redeploy (what runs now serves until it answers).
+
+    `deployment_id` or `release_id` names the release (of the project, or of a component of
+    a multi-repo one); neither means the release before the one running. A multi-repo parent
+    rolls back both components to the releases of the same deploy, backend first. Returns
+    the new deployments by component ("app" for a single project).
+    """
+    targets = _rollback_targets(project, deployment_id=deployment_id, release_id=release_id)
+    runtime = get_runtime()
+    for target, release in targets:
+        _check_can_run(runtime, target, release)
+    trace_id = new_trace_id()
+    created: dict[str, Deployment] = {}
+    with transaction.atomic():
+        backend = None
+        for target, release in sorted(targets, key=lambda t: t[0].component_type != "backend"):
+            deployment = deployment_create(
+                project=target,
+                trace_id=trace_id,
+                trigger=trigger,
+                release=release,
+                after=backend if target.component_type == Project.Component.FRONTEND else None,
+            )
+            if target.component_type == Project.Component.BACKEND:
+                backend = deployment
+            created[target.component_type or "app"] = deployment
+    return created
+
+
+def _family(project: Project) -> list[Project]:
+    children = list(project.children.all())
+    return children or [project]
+
+
+def _rollback_targets(
+    project: Project, *, deployment_id: int | None, release_id: int | None
+) -> list[tuple[Project, Release]]:
+    family = _family(project)
+    by_id = {p.id: p for p in family}
+    if deployment_id is not None or release_id is not None:
+        if deployment_id is not None:
+            chosen = Deployment.objects.filter(id=deployment_id, project_id__in=by_id).first()
+            if chosen is None:
+                raise NotFoundError(
+                    f"This project has no deployment {deployment_id}.", field="deployment_id"
+                )
+            if chosen.release is None:
+                raise ConflictError(
+                    f"Deployment #{chosen.number} made no release ({chosen.status}): there is "
+                    "nothing of it to run. Choose a deployment that ran.",
+                    field="deployment_id",
+                )
+            release = chosen.release
+        else:
+            release = Release.objects.filter(id=release_id, project_id__in=by_id).first()
+            if release is None:
+                raise NotFoundError(
+                    f"This project has no release {release_id}.", field="release_id"
+                )
+            chosen = release.deployments.order_by("id").first()
+        targets = [(by_id[release.project_id], release)]
+        if len(family) > 1 and chosen is not None:
+            # The other component: its release from the same multi-repo deploy.
+            sibling = (
+                Deployment.objects.filter(trace_id=chosen.trace_id, release__isnull=False)
+                .exclude(project_id=release.project_id)
+                .filter(project_id__in=by_id)
+                .select_related("release")
+                .first()
+            )
+            if sibling is not None:
+                targets.append((by_id[sibling.project_id], sibling.release))
+        to_run = [
+            (target, release) for target, release in targets if not _is_running(target, release)
+        ]
+        if not to_run:
+            versions = ", ".join(f"v{release.number}" for _target, release in targets)
+            raise ConflictError(f"Release {versions} is already running: nothing to roll back.")
+        return to_run
+    targets = []
+    for target in family:
+        previous = _previous_release(target)
+        if previous is not None:
+            targets.append((target, previous))
+    if not targets:
+        raise ConflictError(
+            "There is no earlier release to roll back to: deploy at least twice first."
+        )
+    return targets
+
+
+def _is_running(project: Project, release: Release) -> bool:
+    return project.deployments.filter(status=S.RUNNING, release=release).exists()
+
+
+def _previous_release(project: Project) -> Release | None:
+    """The release before the one running (the newest one when nothing runs)."""
+    current = project.deployments.filter(status=S.RUNNING).select_related("release").first()
+    releases = project.releases.exclude(compose_project__gt="").order_by("-number")
+    if current is not None and current.release is not None:
+        releases = releases.filter(number__lt=current.release.number)
+    return releases.first()
+
+
+def _check_can_run(runtime, project: Project, release: Release) -> None:
+    if release.compose_project:
+        raise ConflictError(
+            f"Release v{release.number} of {project.app_name} is a compose stack, which is "
+            "rebuilt from source each time: it cannot be rolled back to. Deploy that commit "
+            "again instead."
+        )
+    try:
+        present = bool(release.image_tag) and runtime.image_exists(release.image_tag)
+    except RuntimeFailure as exc:
+        raise ApplicationError(str(exc), status_code=503) from None
+    if not present:
+        raise ConflictError(
+            f"The image of release v{release.number} of {project.app_name} was removed (only "
+            f"the last {settings.BUTLER_KEEP_RELEASES} releases keep theirs): it cannot be "
+            "rolled back to. Deploy that commit again instead."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancel
+
+
+def deployment_cancel(*, deployment: Deployment, by: str) -> Deployment:
+    """Stop a deployment: a queued one ends at once; a running one is stopped by its worker
+    within seconds (its clone, build or start killed, what it made removed), and whatever ran
+    before keeps serving. A 409 for a deployment that has already ended."""
+    reason = f"Cancelled by {by}."
+    if deployment.status == S.QUEUED and transitions.deployment_end(
+        deployment, S.CANCELLED, reason=reason
+    ):
+        return deployment
+    deployment.refresh_from_db()
+    if deployment.status in Deployment.ACTIVE:
         Deployment.objects.filter(
-            project_id=project_id, status__in=[Deployment.Status.RUNNING, *Deployment.UNFINISHED]
-        ).values_list("image_tag", flat=True)
+            id=deployment.id, status__in=Deployment.ACTIVE, cancel_requested_at__isnull=True
+        ).update(cancel_requested_at=timezone.now(), error=reason)
+        deployment.refresh_from_db()
+        if worker_gone(deployment):  # nobody left to act on the request: end it here
+            transitions.deployment_end(deployment, S.CANCELLED, reason=reason)
+            deployment.refresh_from_db()
+        return deployment
+    raise ConflictError(
+        f"Deployment #{deployment.number} is {deployment.status}: only a queued or running "
+        "deployment can be cancelled.",
     )
-    images = sorted(
-        runtime.list_images({"butler.project": str(project_id)}),
-        key=lambda i: i.created,
-        reverse=True,
-    )
-    removed = []
-    for image in images[settings.BUTLER_KEEP_IMAGES :]:
-        if in_use & set(image.tags):
-            continue
-        try:
-            if runtime.remove_image(image.id):
-                removed.append(image.tags[0] if image.tags else image.id)
-        except RuntimeFailure:
-            logger.warning("could not remove old image %s", image.id, exc_info=True)
-    return removed
+
+
+def deployment_cancel_active(*, project: Project, by: str) -> list[Deployment]:
+    """Cancel the unfinished deployments of a project (and of its components)."""
+    ids = [p.id for p in _family(project)]
+    unfinished = Deployment.objects.filter(project_id__in=ids, status__in=Deployment.UNFINISHED)
+    done = [deployment_cancel(deployment=d, by=by) for d in unfinished.order_by("id")]
+    if not done:
+        raise ConflictError(f"{project.app_name} has no deployment in progress to cancel.")
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# The running container
 
 
 def deployment_sync_port(*, deployment: Deployment, info) -> None:
@@ -255,8 +398,7 @@ def deployment_sync_port(*, deployment: Deployment, info) -> None:
         return
     url = f"http://{settings.BUTLER_PUBLIC_HOST}:{info.host_port}"
     Deployment.objects.filter(id=deployment.id).update(host_port=info.host_port, deployed_url=url)
-    Project.objects.filter(id=deployment.project_id).update(deployed_url=url)
-    project_refresh_parent_status(project_id=deployment.project_id)
+    transitions.project_container_observed(project=deployment.project, deployed_url=url)
 
 
 CONTAINER_ACTIONS = {"stop", "start", "restart"}
@@ -270,13 +412,9 @@ def project_container_action(*, project: Project, action: str) -> list[dict]:
     runtime = get_runtime()
     done = []
     for target in targets:
-        deployment = (
-            target.deployments.filter(status=Deployment.Status.RUNNING).order_by("-id").first()
-        )
+        deployment = target.deployments.filter(status=S.RUNNING).order_by("-id").first()
         if deployment is None or not deployment.container_id:
-            raise ApplicationError(
-                f"{target.app_name} has no deployed container. Deploy it first.", status_code=409
-            )
+            raise ConflictError(f"{target.app_name} has no deployed container. Deploy it first.")
         try:
             if action == "stop":
                 info = runtime.stop_container(deployment.container_id)
@@ -285,18 +423,17 @@ def project_container_action(*, project: Project, action: str) -> list[dict]:
             else:
                 info = runtime.restart_container(deployment.container_id)
         except ContainerNotFound:
-            Project.objects.filter(id=target.id).update(status=Project.Status.MISSING)
-            raise ApplicationError(
-                f"The container of {target.app_name} no longer exists. Redeploy the project.",
-                status_code=409,
+            transitions.project_container_observed(
+                project=target, state=Project.ContainerState.MISSING
+            )
+            raise ConflictError(
+                f"The container of {target.app_name} no longer exists. Redeploy the project."
             ) from None
-        status = Project.Status.STOPPED if action == "stop" else Project.Status.RUNNING
-        Project.objects.filter(id=target.id).update(status=status, updated_at=timezone.now())
+        except RuntimeFailure as exc:
+            raise ApplicationError(str(exc), status_code=503) from None
+        state = Project.ContainerState.STOPPED if action == "stop" else Project.ContainerState.OK
+        transitions.project_container_observed(project=target, state=state)
         if action != "stop":
             deployment_sync_port(deployment=deployment, info=info)
         done.append({"project_id": target.id, "container_name": info.name, "status": info.status})
-    if project.project_type == "split":
-        Project.objects.filter(id=project.id).update(
-            status=Project.Status.STOPPED if action == "stop" else Project.Status.RUNNING
-        )
     return done

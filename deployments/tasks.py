@@ -1,14 +1,18 @@
-"""Worker tasks (django-q2). They take ids only and call the pipeline or a service."""
+"""Worker tasks (django-q2). They take ids only and call the pipeline or a service; a task
+that runs twice, or late, does nothing the second time (the claim is a conditional update)."""
 
 from __future__ import annotations
 
-from deployments.pipeline.run import run_deployment as _run_deployment
+from deployments import queue
+from deployments.pipeline.execute import run_deployment as _run_deployment
 from deployments.reconcile import reconcile as _reconcile
 
 
 def run_deployment(deployment_id: int) -> str | None:
-    return _run_deployment(deployment_id)
+    with queue.running_task():
+        return _run_deployment(deployment_id)
 
 
 def reconcile() -> dict:
-    return _reconcile()
+    with queue.running_task():
+        return _reconcile()

@@ -1,8 +1,10 @@
-"""Removal of what the ORM cannot see when a project is deleted.
+"""What deleting a project means beyond its rows, registered as a `projects.lifecycle` hook.
 
-Containers, images, compose stacks, networks and work dirs labelled with the project's id
-are removed; things already gone are fine. If the Docker Engine is down, the database rows
-still go and the periodic reconcile removes the labelled leftovers once it is back.
+Its deployments in progress are cancelled (their workers stop within seconds and remove what
+they made), then the containers, images, compose stacks, networks and work dirs labelled
+with the project's id are removed; things already gone are fine. If the Docker Engine is
+down, the rows still go and the periodic reconcile removes the labelled leftovers once it
+is back.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from deployments import transitions
+from deployments.models import Deployment
 from deployments.runtime import get_runtime
 from deployments.runtime.base import COMPOSE_PROJECT_LABEL, RuntimeFailure
 
@@ -20,15 +24,24 @@ logger = logging.getLogger(__name__)
 
 
 def project_teardown(*, projects) -> dict:
-    """Remove Docker objects and work dirs of these projects; return what was removed."""
+    """Stop these projects' deployments, remove their Docker objects and work dirs; return
+    what was removed."""
     removed: dict = {
         "containers": [],
         "images": [],
         "compose_projects": [],
         "networks": [],
         "work_dirs": [],
+        "cancelled_deployments": [],
     }
     ids = [str(p.id) for p in projects]
+    for deployment in Deployment.objects.filter(
+        project_id__in=ids, status__in=Deployment.UNFINISHED
+    ).select_related("project"):
+        if transitions.deployment_end(
+            deployment, Deployment.Status.CANCELLED, reason="The project was deleted."
+        ):
+            removed["cancelled_deployments"].append(deployment.id)
     for project in projects:
         for deployment_id in project.deployments.values_list("id", flat=True):
             path = Path(settings.BUTLER_WORK_DIR) / f"deployment-{deployment_id}"

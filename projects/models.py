@@ -27,6 +27,11 @@ class Project(models.Model):
         FRONTEND = "frontend"
         BACKEND = "backend"
 
+    class ContainerState(models.TextChoices):
+        OK = "", "ok"
+        STOPPED = "stopped"
+        MISSING = "missing"
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects"
     )
@@ -40,6 +45,11 @@ class Project(models.Model):
         max_length=16, choices=Component.choices, null=True, blank=True
     )
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.IMPORTED)
+    # What the engine says of the running container, apart from deployments: stopped by the
+    # user, or gone from Docker. Cleared when a deployment starts running.
+    container_state = models.CharField(
+        max_length=16, choices=ContainerState.choices, blank=True, default=""
+    )
     deployed_url = models.CharField(max_length=255, blank=True, default="")
     container_name = models.CharField(max_length=128, blank=True, default="")
     # When the project's environment variables last changed, and which change its running

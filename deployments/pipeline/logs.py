@@ -8,7 +8,7 @@ import time
 from django.db import IntegrityError
 from django.db.models import Max
 
-from deployments.events import publish_deployment_event
+from core import events
 from deployments.models import Deployment, LogLine
 from deployments.runtime.base import redact
 
@@ -22,6 +22,7 @@ class DeploymentLog:
 
     def __init__(self, deployment: Deployment):
         self.deployment_id = deployment.id
+        self.owner_id = deployment.project.owner_id
         self._seq = deployment.log_lines.aggregate(n=Max("seq"))["n"] or 0
         self._buffer: list[LogLine] = []
         self._last_flush = time.monotonic()
@@ -60,14 +61,13 @@ class DeploymentLog:
                 LogLine.objects.bulk_create(batch)
             except IntegrityError:  # the deployment was deleted meanwhile
                 return
-            publish_deployment_event(
-                self.deployment_id,
-                {
-                    "kind": "log",
-                    "lines": [
-                        {"seq": ln.seq, "stream": ln.stream, "text": ln.text} for ln in batch
-                    ],
-                },
+            events.publish(
+                events.DEPLOYMENT_LOG,
+                user_id=self.owner_id,
+                deployment_id=self.deployment_id,
+                first_seq=batch[0].seq,
+                last_seq=batch[-1].seq,
+                lines=[{"seq": ln.seq, "stream": ln.stream, "text": ln.text} for ln in batch],
             )
 
     def info(self, text: str) -> None:

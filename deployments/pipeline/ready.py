@@ -68,18 +68,22 @@ def wait_until_ready(
     timeout: int,
     may_move: bool = True,
     on_tick=None,
+    cancel=None,
 ) -> ContainerInfo | Moved:
     """Poll until the published port answers HTTP.
 
     Returns the container when it answers, or `Moved(port)` when its logs (or a probe of the
     common ports on its network address) show it listens on another port. Raises `AppExited`
-    with its last 50 log lines if it stops, `NeverAnswered` when the time is up.
+    with its last 50 log lines if it stops, `NeverAnswered` when the time is up, `Cancelled`
+    when the `cancel` token fires.
     """
     started = time.monotonic()
     deadline = started + timeout
     next_log_check = started + LOG_CHECK_SECONDS
     probed = False
     while time.monotonic() < deadline:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         info = runtime.get_container(container.id)
         if _stopped(info):
             raise AppExited(info.exit_code, runtime.container_logs(container.id, tail=50))

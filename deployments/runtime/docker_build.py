@@ -2,8 +2,14 @@
 
 `BuildMixin` holds the verb; `DockerRuntime` inherits it and provides the connection and label
 helpers. `_BuildRun` turns the engine's JSON stream into redacted lines, notes the failing FROM
-step (with its ARG-expanded image) and what a failed step leaves behind (`_Leftovers`);
-`_BuildAPIClient` lets a timer cut a build that runs too long.
+step (with its ARG-expanded image) and what the build leaves behind (`Leftovers`);
+`_BuildAPIClient` lets a timer or a cancel token cut a build short.
+
+The classic builder keeps every step's result as an image. Those of the final stage are the
+tagged image's parents (they *are* the image); those of earlier stages, and the last step of
+a failed or stopped build, would stay behind as untagged `<none>` images and fill the disk.
+After every build, whatever it left dangling is removed; an image another build or a tag
+still holds is never touched (the engine refuses to remove those without force).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import docker
 import docker.errors
 import requests
 import urllib3.exceptions
+
+from core.cancel import Cancelled, CancelToken
 
 from .base import (
     BaseImageMissing,
@@ -71,22 +79,28 @@ class BuildMixin:
         buildargs: dict[str, str] | None,
         on_output: OutputCallback,
         timeout: int,
+        cancel: CancelToken | None = None,
     ) -> str:
         """Build `tag` from `context_dir` without pulling; stream output; return the image id.
 
         Raises `BaseImageMissing` when a FROM image is neither local nor pullable,
-        `BuildFailed` (with `log_tail`) for anything else, including exceeding `timeout`.
+        `BuildFailed` (with `log_tail`) for anything else, including exceeding `timeout`, and
+        `Cancelled` when `cancel` fires. Whatever the outcome, no untagged image or step
+        container of this build stays behind.
         """
         self._connect()
         build = _BuildRun(
             on_output=on_output, secrets=secret_values(buildargs), buildargs=buildargs or {}
         )
         api = _BuildAPIClient(timeout=timeout + 30, **self._client_kwargs)
+        stack = contextlib.ExitStack()
         timer = threading.Timer(timeout, api.abort)
         timer.daemon = True
         finished = False
         try:
             timer.start()
+            if cancel is not None:
+                stack.enter_context(cancel.on_cancel(api.abort))
             stream = api.build(
                 path=str(context_dir),
                 dockerfile=dockerfile,
@@ -115,13 +129,15 @@ class BuildMixin:
                 raise
         finally:
             timer.cancel()
+            stack.close()
             if not finished:
                 api.abort()  # an exception from on_output must not leave the build running
             build.flush()
             api.close()
+            self.remove_build_leftovers(build.leftovers)
 
-        if not finished or build.error:
-            self._remove_build_leftovers(build.leftovers)
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled(cancel.reason)
         if not finished:
             raise BuildFailed(
                 f"The build took longer than {timeout} s and was stopped. Make the build "
@@ -155,20 +171,40 @@ class BuildMixin:
                 return named
         return None
 
-    def _remove_build_leftovers(self, leftovers: _Leftovers) -> None:
-        """After a failed or stopped build: its step containers and its untagged last layer.
+    def remove_build_leftovers(self, leftovers) -> int:
+        """Remove what a build left behind: its step containers, and the images it made that
+        nothing holds (no tag, no child image, no container). Returns how many images went.
 
-        The layer is only removed if nothing else holds it (no tag, no child, no container),
-        so a base image or another build's cache is never touched.
+        `leftovers` is what `_BuildRun` collected, or the build's output as text (read back
+        from a deployment's log when its worker died mid-build). A base image, a tagged image,
+        or a layer another image builds on is never removed.
         """
+        if isinstance(leftovers, str):
+            seen = Leftovers()
+            for line in leftovers.splitlines():
+                seen.see(line)
+            leftovers = seen
+        if not leftovers.layers and not leftovers.containers:
+            return 0
         api = self._api()
         for cid in leftovers.containers:
             with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
                 api.remove_container(cid, force=True)
-        if leftovers.layer:
+        removed = 0
+        try:
+            dangling = {i["Id"] for i in api.images(filters={"dangling": True})}
+        except (docker.errors.DockerException, requests.RequestException):
+            return 0
+        for layer in reversed(leftovers.layers):
+            match = next((d for d in dangling if d.split(":")[-1].startswith(layer)), None)
+            if match is None:
+                continue
+            # Without force the engine refuses an image in use; pruning (the default) also
+            # takes the untagged parents that only this one held.
             with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
-                if not api.inspect_image(leftovers.layer).get("RepoTags"):
-                    api.remove_image(leftovers.layer, force=False)
+                api.remove_image(match, force=False)
+                removed += 1
+        return removed
 
 
 class _BuildAPIClient(docker.APIClient):
@@ -209,18 +245,19 @@ class _BuildAPIClient(docker.APIClient):
                 response.close()
 
 
-class _Leftovers:
-    """What a classic-builder build leaves behind when it fails, read from its output."""
+class Leftovers:
+    """What a classic-builder build may leave behind, read from its output: step containers
+    ("---> Running in <id>") and step results ("---> <id>")."""
 
     def __init__(self) -> None:
         self.containers: list[str] = []
-        self.layer: str | None = None  # the last committed step
+        self.layers: list[str] = []
 
     def see(self, line: str) -> None:
         if running := _RUNNING_IN.search(line):
             self.containers.append(running.group(1))
-        elif layer := _LAYER.match(line):
-            self.layer = layer.group(1)
+        elif (layer := _LAYER.match(line)) and layer.group(1) not in self.layers:
+            self.layers.append(layer.group(1))
 
 
 class _BuildRun:
@@ -237,7 +274,7 @@ class _BuildRun:
         self._lines: deque[str] = deque(maxlen=TAIL_LINES)
         self.error: str | None = None
         self.from_ref: str | None = None  # the image of the FROM step being run, if any
-        self.leftovers = _Leftovers()
+        self.leftovers = Leftovers()
 
     def feed(self, chunk: dict) -> None:
         if "stream" in chunk:

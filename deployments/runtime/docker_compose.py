@@ -10,16 +10,16 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
 import yaml
+
+from core.cancel import Cancelled, CancelToken
+from core.processes import ProcessStartError, run_streaming
 
 from .base import (
     COMPOSE_PROJECT_LABEL,
@@ -31,7 +31,7 @@ from .base import (
     secret_values,
     tail_lines,
 )
-from .docker_build import TAIL_LINES, _Leftovers
+from .docker_build import TAIL_LINES, Leftovers
 from .docker_errors import _engine_errors, _short
 
 COMPOSE_IMAGE_LABEL = "butler.compose.project"
@@ -53,7 +53,7 @@ class ComposeMixin:
         def _labels(self, labels: dict[str, str] | None) -> dict[str, str]: ...
         def _label_filter(self, labels: dict[str, str] | None) -> list[str]: ...
         def _list_by_filter(self, label_filter: list[str]) -> list[ContainerInfo]: ...
-        def _remove_build_leftovers(self, leftovers: _Leftovers) -> None: ...
+        def remove_build_leftovers(self, leftovers: Leftovers | str) -> int: ...
 
     def compose_available(self) -> str | None:
         """'docker compose' (v2 plugin, preferred), 'docker-compose' (v1), or None."""
@@ -79,12 +79,14 @@ class ComposeMixin:
         env: dict[str, str],
         on_output: OutputCallback,
         timeout: int,
+        cancel: CancelToken | None = None,
     ) -> list[ContainerInfo]:
         """`compose up -d --build --remove-orphans` in a clean environment; return containers.
 
         The subprocess sees only PATH, a throwaway HOME, the DOCKER_* connection settings and
         `env`, so `${SECRET_KEY}` in a compose file cannot read Butler's own secrets. On
-        failure the project is left as it is; call `compose_down` to clean up.
+        failure (or `Cancelled`) the project is left as it is; call `compose_down` to clean
+        up. The builds' leftover images are removed either way.
         """
         if self.compose_available() is None:
             raise ComposeFailed(
@@ -103,27 +105,33 @@ class ComposeMixin:
             }
             args = [*self._compose_cmd, "-p", project_name, "-f", compose_file]
             args += ["-f", str(override), "up", "-d", "--build", "--remove-orphans"]
-            leftovers = _Leftovers()
+            leftovers = Leftovers()
 
             def on_line(line: str) -> None:
                 leftovers.see(line)
                 on_output(line)
 
-            rc, timed_out, lines = _run_streaming(
-                args,
-                cwd=Path(workdir),
-                env=run_env,
-                timeout=timeout,
-                on_line=on_line,
-                secrets=secrets,
-            )
+            try:
+                result = run_streaming(
+                    args,
+                    cwd=Path(workdir),
+                    env=run_env,
+                    timeout=timeout,
+                    on_line=on_line,
+                    transform=lambda line: redact(line, secrets),
+                    cancel=cancel,
+                )
+            except ProcessStartError as exc:
+                raise ComposeFailed(f"Could not start {args[0]}: {_short(exc)}") from exc
         finally:
             shutil.rmtree(home, ignore_errors=True)
-        if timed_out or rc != 0:
-            # docker-compose v1 builds without --force-rm: a failed step's container stays.
-            self._remove_build_leftovers(leftovers)
+        # docker-compose v1 builds without --force-rm: a failed step's container stays.
+        self.remove_build_leftovers(leftovers)
+        if result.cancelled:
+            raise Cancelled(cancel.reason if cancel is not None else "Cancelled")
+        rc, lines = result.returncode, result.lines
         tail = tail_lines(lines, TAIL_LINES)
-        if timed_out:
+        if result.timed_out:
             raise ComposeFailed(
                 f"docker compose did not finish within {timeout} s and was stopped. "
                 "Make the build faster or raise BUTLER_BUILD_TIMEOUT.",
@@ -211,52 +219,3 @@ def _succeeds(args: list[str], env: dict[str, str]) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
-
-
-def _run_streaming(
-    args: list[str],
-    *,
-    cwd: Path,
-    env: dict[str, str],
-    timeout: int,
-    on_line: OutputCallback,
-    secrets: list[str],
-) -> tuple[int, bool, list[str]]:
-    """Run a command in its own process group; stream redacted lines; kill it all on timeout."""
-    try:
-        proc = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise ComposeFailed(f"Could not start {args[0]}: {_short(exc)}") from exc
-    timed_out = threading.Event()
-
-    def kill() -> None:
-        timed_out.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-
-    timer = threading.Timer(timeout, kill)
-    timer.daemon = True
-    timer.start()
-    lines: deque[str] = deque(maxlen=200)
-    try:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = redact(raw.decode("utf-8", errors="replace").rstrip("\r\n"), secrets)
-            lines.append(line)
-            on_line(line)
-        rc = proc.wait()
-    except BaseException:
-        kill()
-        proc.wait()
-        raise
-    finally:
-        timer.cancel()
-    return rc, timed_out.is_set(), list(lines)

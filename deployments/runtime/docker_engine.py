@@ -182,6 +182,14 @@ class DockerRuntime(BuildMixin, ComposeMixin):
                 return False
         return True
 
+    def image_id(self, ref: str) -> str:
+        """The id (`sha256:…`) of a local image; `RuntimeFailure` if there is none."""
+        with _engine_errors(f"inspect image {ref}"):
+            try:
+                return self._api().inspect_image(ref)["Id"]
+            except docker.errors.ImageNotFound as exc:
+                raise RuntimeFailure(f"Image '{ref}' does not exist. Build it first.") from exc
+
     def image_exposed_ports(self, ref: str) -> list[int]:
         """TCP ports the image EXPOSEs, from its config (not from a running container)."""
         with _engine_errors(f"inspect image {ref}"):

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from core.cancel import CancelToken
+
 from .base import (
     COMPOSE_PROJECT_LABEL,
     COMPOSE_SERVICE_LABEL,
@@ -83,6 +85,8 @@ class FakeRuntime:
         self.image_ports: dict[str, list[int]] = dict(image_ports or {})
         self.build_output = list(build_output or ["Step 1/1 : FROM scratch", "Built."])
         self.compose_services = list(compose_services or ["web"])
+        # Called during a build with its cancel token (e.g. to wait until it is cancelled).
+        self.build_hook = None
 
         self.networks: dict[str, dict[str, str]] = {}
         self.images: dict[str, ImageInfo] = {}  # by tag
@@ -149,6 +153,12 @@ class FakeRuntime:
         self._check()
         return ref in self.images or ref in self.present_images
 
+    def image_id(self, ref: str) -> str:
+        self._check()
+        if ref not in self.images:
+            raise RuntimeFailure(f"Image '{ref}' does not exist. Build it first.")
+        return self.images[ref].id
+
     def image_exposed_ports(self, ref: str) -> list[int]:
         self._check()
         if ref not in self.images:
@@ -177,6 +187,7 @@ class FakeRuntime:
         buildargs: dict[str, str] | None,
         on_output: OutputCallback,
         timeout: int,
+        cancel: CancelToken | None = None,
     ) -> str:
         self._check()
         self.builds.append(
@@ -195,6 +206,10 @@ class FakeRuntime:
                 raise BaseImageMissing(image)
         for line in self.build_output:
             on_output(line)
+        if self.build_hook is not None:
+            self.build_hook(cancel)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         if self.fail_build_with is not None:
             raise self.fail_build_with
         if not path.is_file():
@@ -209,6 +224,9 @@ class FakeRuntime:
         )
         self.images[tag] = image
         return image.id
+
+    def remove_build_leftovers(self, leftovers) -> int:
+        return 0
 
     # ---- containers ----
 
@@ -290,6 +308,7 @@ class FakeRuntime:
         env: dict[str, str],
         on_output: OutputCallback,
         timeout: int,
+        cancel: CancelToken | None = None,
     ) -> list[ContainerInfo]:
         self._check()
         if not (Path(workdir) / compose_file).is_file():

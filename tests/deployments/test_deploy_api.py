@@ -104,8 +104,11 @@ class TestDeploySplit:
         assert backend.project.component_type == "backend" and backend.project.parent == parent
         assert frontend.project.component_type == "frontend" and frontend.after == backend
         assert backend.trace_id == frontend.trace_id == body["trace_id"]
+        # Only the backend is handed to a worker; the frontend waits as a row until it ends.
         names = [entry.name() for entry in OrmQ.objects.order_by("id")]
-        assert names == [f"deploy-{backend.id}", f"deploy-{frontend.id}"]
+        assert names == [f"deploy-{backend.id}"]
+        detail = alice_client.get(f"/api/deployments/{frontend.id}").json()
+        assert detail["queue"]["waiting_for"] == f"the backend's deployment #{backend.number}"
 
     def test_an_imported_pair_deploys_from_its_project_id(self, alice_client, queue_only):
         parent = alice_client.post(

@@ -106,7 +106,7 @@ class TestFlaskLifecycle:
         assert project["status"] == "running"
         assert project["deployed_url"] == deployment["deployed_url"]
         assert project["container_name"] == deployment["container_name"]
-        assert project["container_name"].startswith("repos-flask-app-")
+        assert project["container_name"].startswith("flask-app-")  # the app, not its folder
 
         container = docker_inspect(deployment["container_name"])
         labels = container["Config"]["Labels"]

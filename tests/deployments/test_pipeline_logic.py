@@ -1,4 +1,5 @@
-"""Pipeline logic over the in-memory runtime: turn-taking, failures, masking, reconcile, GC.
+"""Pipeline logic over the in-memory runtime: outcomes, masking, releases, rollback, cancel,
+reconcile, GC.
 
 Repos are real (git init, real clone, real detection); only the engine is the fake.
 """
@@ -10,12 +11,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from deployments import reconcile, services
-from deployments.models import Deployment, LogLine
+from deployments import queue, reconcile, services
+from deployments.models import Deployment, LogLine, Release
 from deployments.pipeline import ready
-from deployments.pipeline.run import claim, run_deployment
+from deployments.pipeline.execute import run_deployment
+from deployments.releases import release_env, releases_images_collect
 from deployments.runtime import BuildFailed
-from deployments.services import deployment_create, project_remove_images_beyond_keep
+from deployments.services import deployment_create
 from envvars.services import envvar_set
 from projects.models import Project
 from tests import samples
@@ -30,7 +32,7 @@ def fake(fake_runtime, monkeypatch):
 
     Nothing is enqueued: each test runs deployments itself, in the order it wants.
     """
-    monkeypatch.setattr(services, "_enqueue", lambda deployment_id: None)
+    monkeypatch.setattr(queue, "_enqueue", lambda deployment_id: None)
     monkeypatch.setattr(
         ready, "answers_http", lambda host, port, timeout=2.0: host == "127.0.0.1" and bool(port)
     )
@@ -59,36 +61,19 @@ def run(deployment) -> Deployment:
     return deployment
 
 
-class TestTurnTaking:
-    def test_a_second_deployment_waits_while_the_first_runs(self, project, fake):
-        first, second = queued(project), queued(project)
-        assert claim(first.id).status == "cloning"
-        assert claim(second.id, wait_seconds=0.3) is None
-        second.refresh_from_db()
-        assert second.status == "queued"
-        assert "Waiting for deployment #1" in logs(second)
-        Deployment.objects.filter(id=first.id).update(status="running")
-        assert claim(second.id, wait_seconds=0.3).id == second.id
-
+class TestClaim:
     def test_a_deployment_is_claimed_once(self, project, fake):
-        deployment = queued(project)
-        assert claim(deployment.id) is not None
-        assert claim(deployment.id) is None
+        from deployments.transitions import deployment_claim
 
-    def test_a_frontend_waits_for_its_backend(self, alice, fake):
-        parent = ProjectFactory(owner=alice, git_url="split::https://h/a/fe|https://h/a/be")
-        backend = ProjectFactory(owner=alice, parent=parent, component_type="backend")
-        frontend = ProjectFactory(owner=alice, parent=parent, component_type="frontend")
-        b = queued(backend)
-        f = queued(frontend, after=b)
-        assert claim(f.id, wait_seconds=0.3) is None
-        Deployment.objects.filter(id=b.id).update(status="failed")
-        assert claim(f.id, wait_seconds=0.3) is not None
+        deployment = queued(project)
+        assert deployment_claim(deployment.id, worker="h:1").status == "cloning"
+        assert deployment_claim(deployment.id, worker="h:2") is None
 
     def test_a_deleted_or_cancelled_deployment_is_not_run(self, project, fake):
         deployment = queued(project)
-        Deployment.objects.filter(id=deployment.id).update(status="cancelled")
+        services.deployment_cancel(deployment=deployment, by="alice")
         assert run_deployment(deployment.id) is None
+        assert run_deployment(999_999) is None
         assert fake.builds == []
 
 
@@ -178,13 +163,13 @@ class TestOutcomes:
         assert len(fake.builds) == 1  # unchanged inputs: no second build
 
 
-def test_old_images_beyond_the_limit_are_removed(project, fake, settings):
-    settings.BUTLER_KEEP_IMAGES = 2
+def test_old_images_beyond_the_last_releases_are_removed(project, fake, settings):
+    settings.BUTLER_KEEP_RELEASES = 2
     from datetime import UTC, datetime
 
     from deployments.runtime import ImageInfo
 
-    for n in range(4):
+    for n in range(5):
         fake.images[f"butler/site:{n}"] = ImageInfo(
             id=f"sha256:{n}",
             tags=[f"butler/site:{n}"],
@@ -195,17 +180,19 @@ def test_old_images_beyond_the_limit_are_removed(project, fake, settings):
                 "butler.instance": settings.BUTLER_INSTANCE_ID,
             },
         )
+    for n in (1, 2, 3):  # releases v1..v3 made images 1..3; v2 and v3 are the newest two
+        Release.objects.create(project=project, number=n, image_tag=f"butler/site:{n}")
     Deployment.objects.create(
         project=project,
         number=9,
         trace_id="t",
         git_url="x",
         status="running",
-        image_tag="butler/site:0",
+        image_tag="butler/site:0",  # runs now, whatever its release
     )
-    removed = project_remove_images_beyond_keep(project_id=project.id, runtime=fake)
+    removed = releases_images_collect(project_id=project.id, runtime=fake)
     assert sorted(fake.images) == ["butler/site:0", "butler/site:2", "butler/site:3"]
-    assert removed == ["butler/site:1"]
+    assert sorted(removed) == ["butler/site:1", "butler/site:4"]
 
 
 class TestReconcile:
@@ -214,20 +201,40 @@ class TestReconcile:
         Deployment.objects.filter(id=stuck.id).update(
             status="building", heartbeat_at=timezone.now() - timedelta(minutes=10)
         )
-        alive = queued(ProjectFactory(owner=project.owner))
+        other = ProjectFactory(owner=project.owner)
+        alive = queued(other)
         Deployment.objects.filter(id=alive.id).update(
-            status="building", heartbeat_at=timezone.now()
+            status="building", heartbeat_at=timezone.now(), claimed_by="elsewhere:1"
         )
-        assert reconcile.fail_stuck_deployments() == [stuck.id]
+        dead_pid = queued(ProjectFactory(owner=project.owner))
+        import socket
+
+        Deployment.objects.filter(id=dead_pid.id).update(
+            status="cloning",
+            heartbeat_at=timezone.now(),
+            claimed_by=f"{socket.gethostname()}:999999999",
+        )
+        assert sorted(reconcile.fail_dead_deployments()) == sorted([stuck.id, dead_pid.id])
         stuck.refresh_from_db()
         assert stuck.status == "failed" and "worker stopped" in stuck.error
         assert "worker stopped" in logs(stuck)
-        assert reconcile.fail_stuck_deployments(startup=True) == [alive.id]
+        project.refresh_from_db()
+        assert project.status == "failed"
+        dead_pid.refresh_from_db()
+        assert "worker process is gone" in dead_pid.error
+        alive.refresh_from_db()
+        assert alive.status == "building"
 
-    def test_a_queued_deployment_whose_task_is_gone_is_failed(self, project, fake):
-        lost = queued(project)  # the sync test queue ran nothing and holds nothing
-        Deployment.objects.filter(id=lost.id).update(status="queued")
-        assert reconcile.fail_stuck_deployments() == [lost.id]
+    def test_a_handed_over_deployment_whose_task_is_lost_is_handed_again(self, project, fake):
+        lost = queued(project)  # the fake queue holds nothing
+        assert lost.id in queue.dispatch() or Deployment.objects.get(id=lost.id).dispatched_at
+        Deployment.objects.filter(id=lost.id).update(
+            dispatched_at=timezone.now() - timedelta(minutes=5)
+        )
+        assert queue.redispatch_lost(queued_task_names=set()) == [lost.id]
+        assert queue.dispatch() == [lost.id]
+        lost.refresh_from_db()
+        assert lost.status == "queued" and lost.dispatched_at is not None
 
     def test_containers_of_deleted_projects_are_removed(self, project, fake):
         deployment = run(queued(project))
@@ -261,3 +268,111 @@ def test_env_values_reach_the_container_but_never_the_log(project, fake):
     assert "hunter2-hunter2" not in logs(deployment)
     [container] = fake.containers.values()
     assert container.env["DB_PASSWORD"] == "hunter2-hunter2"
+
+
+class TestReleases:
+    def test_a_deploy_records_a_release_and_an_unchanged_redeploy_reuses_it(self, project, fake):
+        first = run(queued(project))
+        assert first.release is not None and first.release.number == 1
+        assert first.release.image_tag == first.image_tag
+        assert first.release.commit_sha == first.commit_sha
+        second = run(queued(project))
+        assert second.release_id == first.release_id  # same image, same variables
+        assert Release.objects.filter(project=project).count() == 1
+
+    def test_a_changed_variable_makes_a_new_release_of_the_same_image(self, project, fake):
+        envvar_set(project=project, key="GREETING", value="hello-one")
+        first = run(queued(project))
+        envvar_set(project=project, key="GREETING", value="hello-two")
+        second = run(queued(project))
+        assert second.release.number == 2 and second.release.image_tag == first.release.image_tag
+        assert len(fake.builds) == 1
+        assert release_env(first.release).env["GREETING"] == "hello-one"
+        assert "hello-one" not in first.release.env_encrypted  # encrypted at rest
+        assert first.release.env_keys == ["GREETING"]
+
+
+class TestRollback:
+    def test_it_runs_the_old_release_with_its_old_values_and_no_build(self, project, fake):
+        envvar_set(project=project, key="GREETING", value="hello-one")
+        first = run(queued(project))
+        envvar_set(project=project, key="GREETING", value="hello-two")
+        run(queued(project))
+        builds = len(fake.builds)
+        [rollback] = services.deployment_rollback(project=project).values()
+        assert rollback.trigger == "rollback" and rollback.release_id == first.release_id
+        rollback = run(rollback)
+        assert rollback.status == "running", rollback.error
+        assert len(fake.builds) == builds
+        [container] = fake.containers.values()
+        assert container.env["GREETING"] == "hello-one"
+        assert "Rolling back to release v1" in logs(rollback)
+        assert "cloning" not in rollback.phase_timings and "clone" not in rollback.phase_timings
+        project.refresh_from_db()
+        assert project.status == "running" and project.redeploy_needed
+
+    def test_it_is_refused_when_there_is_nothing_to_roll_back_to(self, project, fake):
+        from core.errors import ConflictError
+
+        with pytest.raises(ConflictError, match="no earlier release"):
+            services.deployment_rollback(project=project)
+        first = run(queued(project))
+        with pytest.raises(ConflictError, match="already running"):
+            services.deployment_rollback(project=project, deployment_id=first.id)
+
+    def test_a_release_whose_image_is_gone_is_refused_by_name(self, project, fake):
+        from core.errors import ConflictError
+
+        first = run(queued(project))
+        envvar_set(project=project, key="X", value="changed")
+        run(queued(project))
+        fake.images.clear()
+        with pytest.raises(ConflictError, match=r"image of release v1 .* was removed"):
+            services.deployment_rollback(project=project, release_id=first.release_id)
+        assert not Deployment.objects.filter(trigger="rollback").exists()
+
+    def test_another_projects_deployment_is_not_found(self, project, fake, bob):
+        from core.errors import NotFoundError
+
+        other = run(queued(ProjectFactory(owner=bob, git_url=project.git_url)))
+        with pytest.raises(NotFoundError):
+            services.deployment_rollback(project=project, deployment_id=other.id)
+
+
+class TestCancel:
+    def test_a_build_is_stopped_and_what_ran_before_keeps_serving(self, project, fake, settings):
+        import threading
+        import time
+
+        settings.BUTLER_HEARTBEAT_SECONDS = 1
+        first = run(queued(project))
+        envvar_set(project=project, key="VITE_X", value="changed", is_build_time=True)
+        building = threading.Event()
+
+        def slow_build(cancel):
+            building.set()
+            assert cancel.wait(20), "the build was never cancelled"
+
+        fake.build_hook = slow_build
+        second = queued(project)
+        worker = threading.Thread(target=run_deployment, args=(second.id,))
+        worker.start()
+        assert building.wait(10)
+        asked = time.monotonic()
+        services.deployment_cancel(deployment=Deployment.objects.get(id=second.id), by="alice")
+        worker.join(10)
+        assert time.monotonic() - asked < 5
+        second.refresh_from_db()
+        assert second.status == "cancelled" and second.error == "Cancelled by alice."
+        assert "Cancelled: Cancelled by alice." in logs(second)
+        assert [c.info.id for c in fake.containers.values()] == [first.container_id]
+        assert set(fake.images) == {first.image_tag}
+        project.refresh_from_db()
+        assert project.status == "running"
+
+    def test_a_finished_deployment_cannot_be_cancelled(self, project, fake):
+        from core.errors import ConflictError
+
+        done = run(queued(project))
+        with pytest.raises(ConflictError, match=r"#1 is running"):
+            services.deployment_cancel(deployment=done, by="alice")

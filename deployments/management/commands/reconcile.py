@@ -4,15 +4,12 @@ from deployments.reconcile import reconcile
 
 
 class Command(BaseCommand):
-    help = "Fail stuck deployments, remove Docker leftovers of deleted projects, mark vanished containers."
+    help = (
+        "Fail deployments whose worker died and remove what they half-made, hand queued "
+        "deployments to workers, remove Docker leftovers of deleted projects, mark vanished "
+        "containers."
+    )
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--startup",
-            action="store_true",
-            help="The worker is starting: every deployment still in progress lost its task.",
-        )
-
-    def handle(self, *args, startup: bool, **options):
-        report = reconcile(startup=startup)
+    def handle(self, *args, **options):
+        report = reconcile()
         self.stdout.write(f"reconcile: {report}")

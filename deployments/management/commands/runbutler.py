@@ -22,7 +22,7 @@ class Command(BaseCommand):
         if not no_worker:
             # The worker is (re)starting: deployments it was running lost their task.
             call_command("setup_schedules")
-            call_command("reconcile", startup=True)
+            call_command("reconcile")
         argv = [sys.executable, "-m", "butler_site.launcher", "--host", host, "--port", str(port)]
         if no_worker:
             argv.append("--no-worker")

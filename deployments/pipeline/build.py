@@ -1,0 +1,151 @@
+"""Building: clone -> detect -> environment -> (generate a Dockerfile) -> image.
+
+`fetch_source` clones the repository and works out how to build it; `build_image` builds the
+image (or finds it already built: the tag is a hash of the build inputs) and returns what a
+run needs. Nothing here starts a container: that is `start.py`, which a rollback calls with
+a kept release and no build. The release is recorded once the container answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+import gitsources
+from deployments.models import Deployment, Release
+from deployments.pipeline import dockerfiles
+from deployments.pipeline.context import DeployContext
+from deployments.pipeline.detect import BuildPlan, detect_project
+from deployments.pipeline.environment import resolve_environment, warn_unset
+from deployments.releases import ReleaseEnv, release_env
+
+
+@dataclass
+class Source:
+    plan: BuildPlan
+    tree_sha: str
+    environment: ReleaseEnv
+    env_read_at: object  # when the project's variables were read (what `redeploy_needed` compares)
+
+
+@dataclass
+class Runnable:
+    """What starting a container needs: a freshly built image, or a kept release's."""
+
+    image_tag: str
+    image_id: str
+    container_port: int | None
+    environment: ReleaseEnv
+    strategy: str
+    generated_dockerfile: str = ""
+    release: Release | None = None  # set when running a kept release (a rollback)
+
+    @classmethod
+    def of_release(cls, release: Release) -> Runnable:
+        return cls(
+            image_tag=release.image_tag,
+            image_id=release.image_id,
+            container_port=release.container_port,
+            environment=release_env(release),
+            strategy=release.strategy,
+            generated_dockerfile=release.generated_dockerfile,
+            release=release,
+        )
+
+
+def fetch_source(ctx: DeployContext) -> Source:
+    """Clone, detect, and settle the environment the release will carry."""
+    d = ctx.deployment
+    with ctx.phase("clone"):
+        branch = f" (branch {d.branch})" if d.branch else ""
+        ctx.log.info(f"Cloning {gitsources.sanitize(d.git_url)}{branch}")
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
+        result = gitsources.clone(
+            url=d.git_url,
+            dest=ctx.src,
+            branch=d.branch or None,
+            on_output=ctx.log.build,
+            cancel=ctx.cancel,
+        )
+        ctx.save(commit_sha=result.commit_sha)
+        ctx.log.info(f"Cloned commit {result.commit_sha[:12]} of branch {result.branch}")
+    with ctx.phase("detect"):
+        plan = detect_project(ctx.src)
+        ctx.save(strategy=plan.strategy, generated_dockerfile=plan.generated_dockerfile or "")
+        ctx.log.info(f"Detected: {plan.summary}")
+        for note in plan.notes:
+            ctx.log.info(note)
+    env_read_at = timezone.now()
+    environment = resolve_environment(
+        project=ctx.project, log=ctx.log, public_build_names=plan.build_args
+    )
+    warnings = warn_unset(src=ctx.src, env=environment.env, log=ctx.log)
+    if warnings:
+        ctx.save(warnings=[*ctx.deployment.warnings, *warnings])
+    return Source(
+        plan=plan, tree_sha=result.tree_sha, environment=environment, env_read_at=env_read_at
+    )
+
+
+def image_tag(ctx: DeployContext, source: Source) -> str:
+    """`<prefix>/<app>:<hash>`: the hash covers everything the image is built from."""
+    plan = source.plan
+    dockerfile = (ctx.src / plan.dockerfile).read_bytes() if plan.dockerfile else b""
+    digest = hashlib.sha256()
+    for part in (
+        settings.BUTLER_INSTANCE_ID,
+        str(ctx.project.id),
+        source.tree_sha,
+        plan.dockerfile or "",
+    ):
+        digest.update(part.encode() + b"\0")
+    digest.update(hashlib.sha256(dockerfile).digest())
+    build_args = source.environment.build_args
+    for key in sorted(build_args):
+        digest.update(f"{key}={build_args[key]}".encode() + b"\0")
+    return f"{settings.BUTLER_IMAGE_PREFIX}/{ctx.project.app_name}:{digest.hexdigest()[:16]}"
+
+
+def build_image(ctx: DeployContext, source: Source) -> Runnable:
+    """Build the image, unless one with the same inputs exists; return what a run needs."""
+    plan = source.plan
+    if plan.generated_dockerfile:
+        (ctx.src / plan.dockerfile).write_text(plan.generated_dockerfile)
+        ctx.log.info(f"Generated {plan.dockerfile}:")
+        for line in plan.generated_dockerfile.splitlines():
+            ctx.log.build(f"  {line}")
+    if not (ctx.src / ".dockerignore").exists():
+        (ctx.src / ".dockerignore").write_text(dockerfiles.default_dockerignore())
+    tag = image_tag(ctx, source)
+    ctx.move(Deployment.Status.BUILDING)
+    with ctx.phase("build"):
+        if ctx.runtime.image_exists(tag):
+            ctx.log.info(f"Image {tag} is up to date: nothing changed, build skipped")
+        else:
+            ctx.log.info(f"Building image {tag}")
+            ctx.runtime.build_image(
+                context_dir=ctx.src,
+                dockerfile=plan.dockerfile,
+                tag=tag,
+                labels=ctx.labels(),
+                buildargs=source.environment.build_args or None,
+                on_output=ctx.log.build,
+                timeout=settings.BUTLER_BUILD_TIMEOUT,
+                cancel=ctx.cancel,
+            )
+            ctx.built_image = tag
+            ctx.save(image_built=True)
+            ctx.log.flush()
+    ctx.save(image_tag=tag)
+    return Runnable(
+        image_tag=tag,
+        image_id=ctx.runtime.image_id(tag),
+        container_port=plan.container_port
+        or next(iter(ctx.runtime.image_exposed_ports(tag)), None),
+        environment=source.environment,
+        strategy=plan.strategy,
+        generated_dockerfile=plan.generated_dockerfile or "",
+    )
