@@ -32,7 +32,7 @@ def client_ip(request) -> str:
 
 
 def _tokens(*, access: str, refresh: str, **extra) -> Response:
-    """The seed's login shape: a bearer access token (+ Butler's refresh token)."""
+    """The login answer: a bearer access token (+ Butler's refresh token)."""
     lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
     return Response(
         {

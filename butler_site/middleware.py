@@ -1,4 +1,4 @@
-"""Tolerate a trailing slash on the seed's slash-less API paths (`/api/import/` = `/api/import`)."""
+"""Tolerate a trailing slash on the API's slash-less paths (`/api/import/` = `/api/import`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""URLs. API paths follow the seed: no trailing slash (TrailingSlashTolerantMiddleware accepts one)."""
+"""URLs. API paths have no trailing slash (docs/api.md) (TrailingSlashTolerantMiddleware accepts one)."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -14,7 +14,7 @@ from projects import apis as project_apis
 
 
 def api(route: str, view, name: str):
-    """A seed-style path without a trailing slash (the middleware tolerates one)."""
+    """An API path without a trailing slash (the middleware tolerates one)."""
     return re_path(rf"^{route}$", view, name=name)
 
 

@@ -1,4 +1,4 @@
-"""Pagination that keeps a plain JSON list body (as the seed's clients expect).
+"""Pagination that keeps a plain JSON list body (as the API's clients expect).
 
 The page links go in a `Link` header (RFC 8288) and the total in `X-Total-Count`.
 """

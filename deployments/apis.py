@@ -1,4 +1,4 @@
-"""JSON API for deployments: POST /deploy (seed), status, history, logs, container actions."""
+"""JSON API for deployments: POST /deploy, status, history, logs, container actions."""
 
 from __future__ import annotations
 

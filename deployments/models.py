@@ -130,7 +130,7 @@ class Deployment(models.Model):
 
     @property
     def message(self) -> str:
-        """The seed's one-line `message`."""
+        """The one-line `message` the API shows."""
         if self.status == self.Status.RUNNING:
             return "Deployment successful!"
         if self.status == self.Status.SUPERSEDED:

@@ -146,7 +146,7 @@ class LogLineSerializer(serializers.ModelSerializer):
 
 
 class DeployRequestSerializer(serializers.Serializer):
-    """The seed's multipart form (JSON is accepted too)."""
+    """`POST /deploy`'s multipart form (JSON is accepted too)."""
 
     deploy_type = serializers.ChoiceField(choices=["single", "split"], default="single")
     git_url = serializers.CharField(

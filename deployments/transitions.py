@@ -74,7 +74,7 @@ def deployment_move(
         raise TransitionRefused(deployment.id, current=previous, wanted=to)
     now = timezone.now()
     stamps: dict = {"heartbeat_at": now} if to not in ENDED else {}
-    if previous == S.QUEUED:
+    if previous == S.QUEUED and to in Deployment.ACTIVE:
         stamps["started_at"] = now
     if to in ENDED or to == S.RUNNING:
         stamps["finished_at"] = now

@@ -1,4 +1,4 @@
-"""JSON API for environment variables (seed paths: /api/env-vars, /api/env-vars/detect).
+"""JSON API for environment variables (/api/env-vars, /api/env-vars/detect).
 
 Every view reaches the project through `project_get_for_user` (another user's project is a
 404), answers with `Cache-Control: no-store` (values are secrets), and never echoes a value

@@ -316,7 +316,7 @@ def envvars_for_deploy(*, project: Project) -> DeployEnv:
 
 # ---- detection from repositories -------------------------------------------------------
 
-DETECT_CLONE_TIMEOUT = 60  # seconds per clone, as in the seed: the user is waiting
+DETECT_CLONE_TIMEOUT = 60  # seconds per clone, the user is waiting
 
 
 @dataclass(frozen=True)
@@ -358,7 +358,7 @@ def _clone_and_scan(repo: RepoToScan, *, time_budget: float):
 
 def envvars_detect(*, repos: list[RepoToScan]) -> dict:
     """Clone each repository shallowly into a temporary directory (always removed), scan it
-    and merge what was found into the seed's `suggestions` shape.
+    and merge what was found into the API's `suggestions` shape.
 
     Never raises for a bad URL, an unreachable repository or a timeout: the answer then has
     `error` (and `errors` by component) and whatever the other repositories gave.

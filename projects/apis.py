@@ -1,4 +1,4 @@
-"""JSON API for projects (seed paths: /api/import, /api/import-split, /deployments, /projects/{id}…)."""
+"""JSON API for projects (/api/import, /api/import-split, /deployments, /projects/{id}…)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class ImportSplitApi(APIView):
 class ProjectListApi(APIView):
     """The user's projects (multi-repo parents, not their components), newest first.
 
-    The body is a plain list, as the seed's clients expect; pages are in the `Link` and
+    The body is a plain list, as the API's clients expect; pages are in the `Link` and
     `X-Total-Count` headers (`?page=2&page_size=50`).
     """
 
@@ -86,7 +86,7 @@ class ProjectDetailApi(APIView):
 
 
 class ProjectDestroyByNameApi(APIView):
-    """The seed's `DELETE /deployments/{name}` (container name, app name or id)."""
+    """`DELETE /deployments/{name}` (container name, app name or id)."""
 
     @extend_schema(responses={200: dict})
     def delete(self, request, name: str):

@@ -8,7 +8,7 @@ from django.db.models import Q
 class Project(models.Model):
     """A deployable app: a single repository, or a multi-repo parent with two components.
 
-    A multi-repo parent keeps the seed's `split::{frontend_url}|{backend_url}` Git URL; its
+    A multi-repo parent keeps the `split::{frontend_url}|{backend_url}` Git URL; its
     frontend and backend children point at their own repositories.
     """
 
@@ -41,7 +41,7 @@ class Project(models.Model):
     parent = models.ForeignKey(
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
     )
-    component_type = models.CharField(  # noqa: DJ001 - the seed API shows null
+    component_type = models.CharField(  # noqa: DJ001 - the API shows null
         max_length=16, choices=Component.choices, null=True, blank=True
     )
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.IMPORTED)

@@ -24,7 +24,7 @@ def project_get_for_user(*, user, project_id, include_children: bool = True) -> 
 
 
 def project_get_by_name_for_user(*, user, name: str) -> Project:
-    """The seed's `DELETE /deployments/{name}`: a top-level project by container name, app
+    """`DELETE /deployments/{name}`: a top-level project by container name, app
     name or id."""
     qs = Project.objects.filter(owner_id=user.id, parent__isnull=True)
     project = (

@@ -6,7 +6,7 @@ from projects.models import Project
 
 
 class ProjectSerializer(serializers.ModelSerializer):
-    """The seed's deployment list shape plus Butler's fields."""
+    """The project as `GET /deployments` lists it (docs/api.md)."""
 
     project_type = serializers.CharField(read_only=True)
     parent_project_id = serializers.IntegerField(

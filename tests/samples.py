@@ -749,6 +749,44 @@ def missing_base_image_repo(path: Path | str, *, image: str = "python:2.1-slim")
     return _repo(path, files, "missing base image")
 
 
+def env_page_repo(
+    path: Path | str, *, marker: str, var: str = "GREETING", build_stage: bool = False
+) -> Path:
+    """A Dockerfile app (no package downloads) whose page shows `marker` and the value of the
+    variable `var`. `build_stage` adds an earlier build stage, as multi-stage builds have."""
+    stage = (
+        "FROM python:3.11-slim AS assets\n"
+        "RUN echo built > /built.txt && echo more >> /built.txt\n\n"
+        if build_stage
+        else ""
+    )
+    copy = "COPY --from=assets /built.txt /srv/built.txt\n" if build_stage else ""
+    files = {
+        "Dockerfile": f"{stage}FROM python:3.11-slim\nWORKDIR /srv\n{copy}COPY server.py .\n"
+        'EXPOSE 8000\nCMD ["python", "server.py"]\n',
+        "server.py": _stdlib_server(
+            marker, body=f"'<h1>{marker}</h1><p>' + os.environ.get('{var}', '(unset)') + '</p>'"
+        ),
+    }
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    write_files(path, files)
+    return _commit(path, f"env page: {marker}")
+
+
+def slow_build_repo(path: Path | str, *, seconds: int = 60) -> Path:
+    """A Dockerfile whose build sleeps (to be cancelled or killed in the middle)."""
+    files = {
+        "Dockerfile": f"""
+            FROM python:3.11-slim
+            RUN echo "first layer" > /first.txt
+            RUN echo "sleeping" && sleep {seconds}
+            CMD ["python", "-m", "http.server"]
+        """
+    }
+    return _repo(path, files, "slow build")
+
+
 def undetectable_repo(path: Path | str, *, kind: str = "docs") -> Path:
     """Nothing Butler can build: "docs" (README + notes) or "go" (a Go module, no Dockerfile)."""
     if kind == "docs":

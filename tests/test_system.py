@@ -126,6 +126,57 @@ def test_a_new_user_deploys_a_site_with_curl_alone_and_deletes_it(butler):
     assert not _answers(deployment["deployed_url"])
 
 
+def test_a_burst_of_deploys_runs_one_build_of_a_project_at_a_time(butler):
+    """20 deploy requests of one project within a second, against real workers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = butler["base"]
+    user = {"username": "bursty", "email": "bursty@example.com", "password": "a-long-passphrase"}
+    requests.post(f"{base}/api/auth/register", json=user, timeout=10)
+    token = requests.post(f"{base}/api/auth/login", json=user, timeout=10).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    repo = samples.dockerfile_repo(butler["repos"] / "bursty", marker="bursty")
+    first = requests.post(
+        f"{base}/api/import", json={"git_url": str(repo)}, headers=auth, timeout=10
+    )
+    project_id = first.json()["project_id"]
+
+    def one(_n):
+        started = time.monotonic()
+        answer = requests.post(
+            f"{base}/deploy", data={"project_id": project_id}, headers=auth, timeout=10
+        )
+        return answer.status_code, time.monotonic() - started, answer.json()["deployment_id"]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(one, range(20)))
+    assert [code for code, _, _ in answers] == [202] * 20
+    assert max(seconds for _, seconds, _ in answers) < 2
+
+    def all_done():
+        rows = requests.get(
+            f"{base}/api/projects/{project_id}/deployments?page_size=50", headers=auth, timeout=10
+        ).json()
+        return (
+            rows
+            if all(r["status"] not in ("queued", "cloning", "building", "starting") for r in rows)
+            else None
+        )
+
+    rows = wait_until(all_done, timeout=240)
+    outcomes = sorted(r["status"] for r in rows)
+    ran = [r for r in rows if r["status"] in ("running", "superseded")]
+    assert 1 <= len(ran) <= 2, outcomes
+    assert outcomes.count("cancelled") == 20 - len(ran), outcomes
+    assert any(r["status"] == "running" for r in rows)
+    started = sorted((r["started_at"], r["finished_at"]) for r in rows if r["started_at"])
+    for (_, first_end), (second_start, _) in zip(started, started[1:], strict=False):
+        assert first_end <= second_start, "two deployments of one project overlapped"
+    newest = max(rows, key=lambda r: r["number"])
+    assert newest["status"] == "running"  # the last request is what runs
+    requests.delete(f"{base}/projects/{project_id}", headers=auth, timeout=30)
+
+
 def test_stopping_butler_stops_web_and_worker(butler):
     process = butler["process"]
     children = psutil.Process(process.pid).children(recursive=True)

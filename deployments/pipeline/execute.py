@@ -149,11 +149,23 @@ def _switch(
 
 
 def _remove_strays(ctx: DeployContext) -> None:
-    """Containers of this project other than the new one (e.g. left by a crashed worker)."""
+    """Containers of this project left by deployments that ended (e.g. by a crashed worker).
+
+    Never one of a deployment still in progress: the next deployment of the project may
+    already be starting its container while this one finishes up.
+    """
     if ctx.compose_project or ctx.container is None:
         return
+    keep = {
+        str(pk)
+        for pk in Deployment.objects.filter(
+            project_id=ctx.project.id, status__in=[S.RUNNING, *Deployment.UNFINISHED]
+        ).values_list("id", flat=True)
+    }
     for info in ctx.runtime.list_containers({"butler.project": str(ctx.project.id)}):
-        if info.id != ctx.container.id and not info.labels.get("com.docker.compose.project"):
+        if info.id == ctx.container.id or info.labels.get("com.docker.compose.project"):
+            continue
+        if info.labels.get("butler.deployment") not in keep:
             ctx.runtime.remove_container(info.id)
 
 

@@ -20,7 +20,7 @@ def queue_only(monkeypatch):
 
 
 def deploy(client, **form):
-    return client.post("/deploy", form)  # multipart, like the seed's form
+    return client.post("/deploy", form)  # multipart, as the original API's clients send it
 
 
 @pytest.mark.django_db(transaction=True)

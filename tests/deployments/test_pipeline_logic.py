@@ -376,3 +376,45 @@ class TestCancel:
         done = run(queued(project))
         with pytest.raises(ConflictError, match=r"#1 is running"):
             services.deployment_cancel(deployment=done, by="alice")
+
+
+def test_a_multi_repo_parent_rolls_back_both_components_backend_first(
+    alice, fake, settings, tmp_path
+):
+    settings.BUTLER_LOCAL_GIT_ROOTS = [str(tmp_path)]
+    settings.BUTLER_READY_TIMEOUT = 3
+    fe, be = samples.static_repo(tmp_path / "fe"), samples.static_repo(tmp_path / "be")
+    parent, first = services.deployment_request_split(
+        user=alice, frontend_url=str(fe), backend_url=str(be), project=None
+    )
+    for deployment in (first["backend"], first["frontend"]):
+        run(deployment)
+    samples.static_repo(fe, marker="frontend two")
+    samples.static_repo(be, marker="backend two")
+    _parent, second = services.deployment_request_split(
+        user=alice, frontend_url=None, backend_url=None, project=parent
+    )
+    for deployment in (second["backend"], second["frontend"]):
+        assert run(deployment).status == "running"
+    back = services.deployment_rollback(project=parent, deployment_id=first["frontend"].id)
+    assert set(back) == {"backend", "frontend"}
+    assert back["frontend"].after_id == back["backend"].id
+    assert back["backend"].trace_id == back["frontend"].trace_id
+    for component in ("backend", "frontend"):
+        first[component].refresh_from_db()
+        assert back[component].release_id == first[component].release_id
+    for component in ("backend", "frontend"):
+        assert run(back[component]).status == "running"
+    parent.refresh_from_db()
+    assert parent.status == "running"
+
+
+def test_deleting_a_project_in_the_admin_removes_its_containers(project, fake, admin_client):
+    deployment = run(queued(project))
+    assert deployment.container_id in fake.containers
+    response = admin_client.post(
+        f"/admin/projects/project/{project.id}/delete/", {"post": "yes"}, follow=True
+    )
+    assert response.status_code == 200
+    assert not Project.objects.filter(id=project.id).exists()
+    assert fake.containers == {} and fake.images == {}

@@ -234,7 +234,7 @@ class TestAnotherUsersProject:
 
 @pytest.mark.django_db
 class TestDeleteByName:
-    """The seed's `DELETE /deployments/{name}`."""
+    """`DELETE /deployments/{name}` (by container name, app name or id)."""
 
     def test_it_deletes_by_container_name_app_name_or_id(self, alice_client, alice):
         by_container = ProjectFactory(owner=alice, container_name="user-shop-1a2b3c4d")
