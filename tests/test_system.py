@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import signal
@@ -170,7 +171,7 @@ def test_a_burst_of_deploys_runs_one_build_of_a_project_at_a_time(butler):
     assert outcomes.count("cancelled") == 20 - len(ran), outcomes
     assert any(r["status"] == "running" for r in rows)
     started = sorted((r["started_at"], r["finished_at"]) for r in rows if r["started_at"])
-    for (_, first_end), (second_start, _) in zip(started, started[1:], strict=False):
+    for (_, first_end), (second_start, _) in itertools.pairwise(started):
         assert first_end <= second_start, "two deployments of one project overlapped"
     newest = max(rows, key=lambda r: r["number"])
     assert newest["status"] == "running"  # the last request is what runs
