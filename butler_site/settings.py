@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -82,6 +83,21 @@ INSTALLED_APPS = [
     "deployments",
     "envvars",
 ]
+# The worker (`manage.py qcluster`) serves no pages: without the apps only the web needs, its
+# processes (a cluster forks several) each carry less memory.
+WEB_ONLY_APPS = {
+    "django.contrib.admin",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "django_htmx",
+}
+WORKER_PROCESS = sys.argv[1:2] == ["qcluster"]
+if WORKER_PROCESS:
+    INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in WEB_ONLY_APPS]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -96,7 +112,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-ROOT_URLCONF = "butler_site.urls"
+# The worker answers no URLs: its system checks need not import every view.
+ROOT_URLCONF = "butler_site.worker_urls" if WORKER_PROCESS else "butler_site.urls"
 ASGI_APPLICATION = "butler_site.asgi.application"
 
 TEMPLATES = [

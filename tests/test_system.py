@@ -181,9 +181,9 @@ def test_a_burst_of_deploys_runs_one_build_of_a_project_at_a_time(butler):
 def test_stopping_butler_stops_web_and_worker(butler):
     process = butler["process"]
     children = psutil.Process(process.pid).children(recursive=True)
-    commands = [" ".join(child.cmdline()) for child in children]
-    assert any("daphne" in command for command in commands)
-    assert any("qcluster" in command for command in commands)
+    commands = [" ".join(child.cmdline()).strip() for child in children]
+    assert "butler web" in commands, commands  # daphne, forked from runbutler
+    assert any(c.startswith("qcluster MainProcess") for c in commands), commands
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
     _gone, alive = psutil.wait_procs(children, timeout=30)

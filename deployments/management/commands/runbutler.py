@@ -1,13 +1,24 @@
-"""Start Butler's web server (daphne) and worker (django-q2 cluster) together."""
+"""Start Butler's web server (daphne) and worker (django-q2 cluster) together.
+
+Django and Butler are loaded once, here; the web server and the worker are forked from this
+process, so the pages they both use (Django, DRF, the Docker SDK, Butler itself) are in memory
+once. Then this process becomes the small standard-library supervisor (`butler_site.launcher`).
+"""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+import traceback
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connections
+
+LAUNCHER = Path(__file__).resolve().parents[3] / "butler_site" / "launcher.py"
 
 
 class Command(BaseCommand):
@@ -23,10 +34,66 @@ class Command(BaseCommand):
             # The worker is (re)starting: deployments it was running lost their task.
             call_command("setup_schedules")
             call_command("reconcile")
-        argv = [sys.executable, "-m", "butler_site.launcher", "--host", host, "--port", str(port)]
-        if no_worker:
-            argv.append("--no-worker")
+        _preload()
+        connections.close_all()  # a connection must not be shared across the fork
+        gc.collect()
+        gc.freeze()  # keep the collector from touching (and copying) the shared pages
         sys.stdout.flush()
         sys.stderr.flush()
-        # Replace this Django process with the small supervisor (it keeps no Django in memory).
+        children = [f"web={_fork('butler web', lambda: _run_web(host, port))}"]
+        if not no_worker:
+            children.append(f"worker={_fork('butler worker', _run_worker)}")
+        argv = [sys.executable, "-S", str(LAUNCHER), "--url", f"http://{host}:{port}/"]
+        for child in children:
+            argv += ["--child", child]
         os.execv(sys.executable, argv)  # noqa: S606 - argv is ours, no shell
+
+
+def _preload() -> None:
+    """Import what the web server and the worker run, before they are forked."""
+    import butler_site.urls  # noqa: F401 - every view, serializer and service
+    import deployments.runtime.docker_engine
+    import deployments.tasks  # noqa: F401
+
+
+def _fork(title: str, run) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        os.setpgid(0, 0)  # its own process group: the supervisor stops it as a whole
+        _set_title(title)
+        run()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # never return into the parent's code
+
+
+def _set_title(title: str) -> None:
+    try:
+        import setproctitle
+    except ImportError:  # a nicety for ps and top, nothing depends on it
+        return
+    setproctitle.setproctitle(title)
+
+
+def _run_web(host: str, port: int) -> None:
+    from daphne.cli import CommandLineInterface
+
+    sys.argv = ["daphne"]
+    CommandLineInterface().run(["-b", host, "-p", str(port), "butler_site.asgi:application"])
+
+
+def _run_worker() -> None:
+    from django_q.cluster import Cluster
+
+    cluster = Cluster()
+    cluster.start()
+    cluster.sentinel.join()  # until SIGTERM: the cluster's handler stops it in order

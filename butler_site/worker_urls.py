@@ -1,0 +1,3 @@
+"""The worker's URLconf: it serves nothing (see `WORKER_PROCESS` in settings)."""
+
+urlpatterns: list = []
