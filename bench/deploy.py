@@ -89,6 +89,14 @@ def wait_for(predicate, timeout: float, interval: float = 0.1):
     raise TimeoutError("gave up waiting")
 
 
+def _title(proc: psutil.Process) -> str:
+    """`pid what`: the process title (set by runbutler and django-q2), else its command."""
+    words = " ".join(proc.cmdline()).split()
+    if words and words[0].endswith(("python", "python3")):
+        words = words[1:4]
+    return f"{proc.pid} {' '.join(words[:3])}"
+
+
 class MemorySampler(threading.Thread):
     """Samples PSS and RSS of a process tree (Butler's web + worker) every 100 ms."""
 
@@ -97,6 +105,7 @@ class MemorySampler(threading.Thread):
         self.root = psutil.Process(root_pid)
         self.peak_pss = self.peak_rss = 0
         self.per_process: dict[str, int] = {}  # peak PSS by "pid command"
+        self.names: dict[int, str] = {}
         self.stop = threading.Event()
 
     def run(self):
@@ -105,7 +114,7 @@ class MemorySampler(threading.Thread):
             for proc in [self.root, *self.root.children(recursive=True)]:
                 try:
                     info = proc.memory_full_info()
-                    key = f"{proc.pid} {' '.join(proc.cmdline()[1:4])}"
+                    key = self.names.setdefault(proc.pid, _title(proc))
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 pss += info.pss

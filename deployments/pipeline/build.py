@@ -15,11 +15,13 @@ from django.conf import settings
 from django.utils import timezone
 
 import gitsources
+from core.safefiles import UnsafePath, read_text
 from deployments.models import Deployment, Release
 from deployments.pipeline import dockerfiles
 from deployments.pipeline.context import DeployContext
 from deployments.pipeline.detect import BuildPlan, detect_project
 from deployments.pipeline.environment import resolve_environment, warn_unset
+from deployments.pipeline.errors import PipelineFailure
 from deployments.releases import ReleaseEnv, release_env
 
 
@@ -90,10 +92,10 @@ def fetch_source(ctx: DeployContext) -> Source:
     )
 
 
-def image_tag(ctx: DeployContext, source: Source) -> str:
+def image_tag(ctx: DeployContext, source: Source, dockerfile_text: str) -> str:
     """`<prefix>/<app>:<hash>`: the hash covers everything the image is built from."""
     plan = source.plan
-    dockerfile = (ctx.src / plan.dockerfile).read_bytes() if plan.dockerfile else b""
+    dockerfile = dockerfile_text.encode()
     digest = hashlib.sha256()
     for part in (
         settings.BUTLER_INSTANCE_ID,
@@ -112,14 +114,22 @@ def image_tag(ctx: DeployContext, source: Source) -> str:
 def build_image(ctx: DeployContext, source: Source) -> Runnable:
     """Build the image, unless one with the same inputs exists; return what a run needs."""
     plan = source.plan
-    if plan.generated_dockerfile:
-        (ctx.src / plan.dockerfile).write_text(plan.generated_dockerfile)
-        ctx.log.info(f"Generated {plan.dockerfile}:")
-        for line in plan.generated_dockerfile.splitlines():
-            ctx.log.build(f"  {line}")
-    if not (ctx.src / ".dockerignore").exists():
-        (ctx.src / ".dockerignore").write_text(dockerfiles.default_dockerignore())
-    tag = image_tag(ctx, source)
+    # Nothing is written into the clone: a repository could have committed these names as
+    # symlinks to files on this host.
+    dockerignore = None
+    try:
+        if plan.generated_dockerfile:
+            dockerfile_text = plan.generated_dockerfile
+            ctx.log.info(f"Generated {plan.dockerfile}:")
+            for line in plan.generated_dockerfile.splitlines():
+                ctx.log.build(f"  {line}")
+        else:
+            dockerfile_text = read_text(ctx.src, plan.dockerfile) or ""
+        if read_text(ctx.src, ".dockerignore") is None:
+            dockerignore = dockerfiles.default_dockerignore()
+    except UnsafePath as exc:
+        raise PipelineFailure(f"{exc}. Commit the file itself instead.") from None
+    tag = image_tag(ctx, source, dockerfile_text)
     ctx.move(Deployment.Status.BUILDING)
     with ctx.phase("build"):
         if ctx.runtime.image_exists(tag):
@@ -135,6 +145,8 @@ def build_image(ctx: DeployContext, source: Source) -> Runnable:
                 on_output=ctx.log.build,
                 timeout=settings.BUTLER_BUILD_TIMEOUT,
                 cancel=ctx.cancel,
+                dockerfile_text=dockerfile_text,
+                dockerignore_text=dockerignore,
             )
             ctx.built_image = tag
             ctx.save(image_built=True)

@@ -152,6 +152,8 @@ class Runtime(Protocol):
         on_output: OutputCallback,
         timeout: int,
         cancel: CancelToken | None = None,
+        dockerfile_text: str | None = None,
+        dockerignore_text: str | None = None,
     ) -> str: ...
     def remove_build_leftovers(self, leftovers) -> int: ...
 

@@ -15,6 +15,7 @@ still holds is never touched (the engine refuses to remove those without force).
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import socket
 import threading
@@ -24,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
+import docker.utils.build
 import requests
 import urllib3.exceptions
 
 from core.cancel import Cancelled, CancelToken
+from core.safefiles import UnsafePath, read_text
 
 from .base import (
     BaseImageMissing,
@@ -80,8 +83,14 @@ class BuildMixin:
         on_output: OutputCallback,
         timeout: int,
         cancel: CancelToken | None = None,
+        dockerfile_text: str | None = None,
+        dockerignore_text: str | None = None,
     ) -> str:
         """Build `tag` from `context_dir` without pulling; stream output; return the image id.
+
+        The Dockerfile is `dockerfile_text` when given (else the file `dockerfile` of the
+        context), and the context is filtered by `dockerignore_text` (else the context's own
+        `.dockerignore`); neither is written into the context. Labels go on in one step.
 
         Raises `BaseImageMissing` when a FROM image is neither local nor pullable,
         `BuildFailed` (with `log_tail`) for anything else, including exceeding `timeout`, and
@@ -89,6 +98,13 @@ class BuildMixin:
         container of this build stays behind.
         """
         self._connect()
+        context = _build_context(
+            Path(context_dir),
+            dockerfile=dockerfile,
+            dockerfile_text=dockerfile_text,
+            dockerignore_text=dockerignore_text,
+            labels=self._labels(labels),
+        )
         build = _BuildRun(
             on_output=on_output, secrets=secret_values(buildargs), buildargs=buildargs or {}
         )
@@ -102,10 +118,10 @@ class BuildMixin:
             if cancel is not None:
                 stack.enter_context(cancel.on_cancel(api.abort))
             stream = api.build(
-                path=str(context_dir),
-                dockerfile=dockerfile,
+                fileobj=context,
+                custom_context=True,
+                dockerfile=CONTEXT_DOCKERFILE,
                 tag=tag,
-                labels=self._labels(labels),
                 buildargs=buildargs or None,
                 pull=False,
                 rm=True,
@@ -134,6 +150,7 @@ class BuildMixin:
                 api.abort()  # an exception from on_output must not leave the build running
             build.flush()
             api.close()
+            context.close()
             self.remove_build_leftovers(build.leftovers)
 
         if cancel is not None and cancel.cancelled:
@@ -205,6 +222,46 @@ class BuildMixin:
                 api.remove_image(match, force=False)
                 removed += 1
         return removed
+
+
+CONTEXT_DOCKERFILE = ".butler.dockerfile"
+
+
+def _build_context(
+    root: Path,
+    *,
+    dockerfile: str,
+    dockerfile_text: str | None,
+    dockerignore_text: str | None,
+    labels: dict[str, str],
+):
+    """The build context as a tar file: the context's files minus the ignored ones (symlinks
+    stay links, never followed), and the Dockerfile with Butler's labels in one last step.
+
+    Raises `BuildFailed` when the Dockerfile or `.dockerignore` cannot be read.
+    """
+    try:
+        if dockerfile_text is None:
+            dockerfile_text = read_text(root, dockerfile)
+            if dockerfile_text is None:
+                raise BuildFailed(f"The image build failed: there is no {dockerfile}.")
+        if dockerignore_text is None:
+            dockerignore_text = read_text(root, ".dockerignore") or ""
+    except UnsafePath as exc:
+        raise BuildFailed(f"The image build failed: {exc}.") from None
+    patterns = [
+        line.strip()
+        for line in dockerignore_text.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    label_line = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in labels.items())
+    text = dockerfile_text.rstrip("\n") + "\n" + label_line + "\n"
+    try:
+        return docker.utils.build.tar(
+            str(root), exclude=patterns, dockerfile=(CONTEXT_DOCKERFILE, text)
+        )
+    except OSError as exc:
+        raise BuildFailed(f"The build context could not be read: {_short(exc)}") from exc
 
 
 class _BuildAPIClient(docker.APIClient):

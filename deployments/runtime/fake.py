@@ -188,6 +188,8 @@ class FakeRuntime:
         on_output: OutputCallback,
         timeout: int,
         cancel: CancelToken | None = None,
+        dockerfile_text: str | None = None,
+        dockerignore_text: str | None = None,
     ) -> str:
         self._check()
         self.builds.append(
@@ -197,10 +199,13 @@ class FakeRuntime:
                 "tag": tag,
                 "labels": dict(labels),
                 "buildargs": dict(buildargs or {}),
+                "dockerfile_text": dockerfile_text,
             }
         )
         path = Path(context_dir) / dockerfile
-        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        text = dockerfile_text
+        if text is None:
+            text = path.read_text(encoding="utf-8") if path.is_file() else ""
         for image in _FROM.findall(text):
             if image in self.missing_images:
                 raise BaseImageMissing(image)
@@ -212,7 +217,7 @@ class FakeRuntime:
             cancel.raise_if_cancelled()
         if self.fail_build_with is not None:
             raise self.fail_build_with
-        if not path.is_file():
+        if dockerfile_text is None and not path.is_file():
             raise BuildFailed(
                 f"The image build failed: Cannot locate specified Dockerfile: {dockerfile}"
             )

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections
+from django.urls import get_resolver
 
 LAUNCHER = Path(__file__).resolve().parents[3] / "butler_site" / "launcher.py"
 
@@ -51,9 +52,10 @@ class Command(BaseCommand):
 
 def _preload() -> None:
     """Import what the web server and the worker run, before they are forked."""
-    import butler_site.urls  # noqa: F401 - every view, serializer and service
     import deployments.runtime.docker_engine
     import deployments.tasks  # noqa: F401
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view, serializer and service
 
 
 def _fork(title: str, run) -> int:
