@@ -15,7 +15,11 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import services
+from accounts import (
+    schema,  # noqa: F401 - registers the OpenAPI description of the auth
+    services,
+)
+from accounts.models import User
 from accounts.serializers import (
     LoginSerializer,
     ProfileUpdateSerializer,
@@ -25,6 +29,7 @@ from accounts.serializers import (
     UserSerializer,
 )
 from accounts.throttle import login_attempt_begin, login_attempt_succeeded
+from accounts.tokens import is_current, tokens_for
 
 
 def client_ip(request) -> str:
@@ -83,7 +88,7 @@ class LoginApi(APIView):
             )
         login_attempt_succeeded(username=username, ip=ip)
         update_last_login(None, user)
-        refresh = RefreshToken.for_user(user)
+        refresh = tokens_for(user)
         return _tokens(
             access=str(refresh.access_token), refresh=str(refresh), username=user.username
         )
@@ -99,6 +104,13 @@ class RefreshApi(APIView):
     def post(self, request):
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        try:
+            old = RefreshToken(serializer.validated_data["refresh"])
+            owner = User.objects.filter(id=old["user_id"], is_active=True).first()
+        except (TokenError, KeyError):
+            return _invalid_refresh()
+        if owner is None or not is_current(old, owner):
+            return _invalid_refresh()
         refresh = TokenRefreshSerializer(data=serializer.validated_data)
         try:
             refresh.is_valid(raise_exception=True)

@@ -10,6 +10,8 @@ class User(AbstractUser):
 
     email = models.EmailField("email address", unique=True)
     avatar = models.CharField(max_length=255, blank=True, default="")
+    # Moves on at every password change; tokens carry it, so older ones stop working.
+    token_version = models.PositiveIntegerField(default=0)
 
     @property
     def avatar_url(self) -> str | None:

@@ -87,7 +87,8 @@ def user_change_password(*, user: User, current_password: str, new_password: str
     except ValidationError as exc:
         raise ValidationError({"new_password": list(exc.messages)}) from exc
     user.set_password(new_password)
-    user.save(update_fields=["password"])
+    user.token_version += 1  # every access token issued before stops working now
+    user.save(update_fields=["password", "token_version"])
     for token in OutstandingToken.objects.filter(user=user):
         BlacklistedToken.objects.get_or_create(token=token)
     return user

@@ -14,11 +14,9 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.contrib.auth import get_user_model
 from django.http import Http404
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.tokens import user_for_access_token
 from core.events import deployment_group
 from deployments.models import Deployment
 from deployments.selectors import deployment_get_for_user, deployment_log_lines
@@ -29,11 +27,8 @@ NOT_FOUND = 4404
 
 @database_sync_to_async
 def _user_from_token(token: str):
-    try:
-        user_id = AccessToken(token)["user_id"]
-    except (TokenError, KeyError):
-        return None
-    return get_user_model().objects.filter(id=user_id, is_active=True).first()
+    found = user_for_access_token(token)
+    return found.user if found else None
 
 
 @database_sync_to_async

@@ -5,8 +5,8 @@ import shutil
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.tokens import tokens_for
 from tests.factories import UserFactory
 
 pytest_plugins = ["tests.docker_fixtures"]
@@ -22,7 +22,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 def _client_for(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user).access_token}")
     return client
 
 

@@ -98,6 +98,24 @@ class TestProfile:
         response = anon_client.post("/api/auth/refresh", {"refresh_token": refresh}, format="json")
         assert response.status_code == 401
 
+    def test_changing_the_password_ends_access_tokens_at_once(self, alice, anon_client):
+        from rest_framework.test import APIClient
+
+        login = {"username": "alice", "password": PASSWORD}
+        access = anon_client.post("/api/auth/login", login, format="json").json()["access_token"]
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+        assert client.get("/deployments").status_code == 200
+        change = {"current_password": PASSWORD, "new_password": "another-long-pass-7"}
+        assert client.put("/api/user/profile", change, format="json").status_code == 200
+        refused = client.get("/deployments")
+        assert refused.status_code == 401
+        assert "password was changed" in refused.json()["detail"]
+        login["password"] = "another-long-pass-7"
+        fresh = anon_client.post("/api/auth/login", login, format="json").json()["access_token"]
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {fresh}")
+        assert client.get("/deployments").status_code == 200
+
     def test_anonymous_users_are_refused(self, anon_client):
         assert anon_client.get("/api/user/profile").status_code == 401
         assert anon_client.put("/api/user/profile", {}, format="json").status_code == 401
