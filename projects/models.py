@@ -59,6 +59,9 @@ class Project(models.Model):
     # the name; it serves its frontend).
     public_port = models.PositiveIntegerField(null=True, blank=True, unique=True)
     subdomain = models.CharField(max_length=63, null=True, blank=True, unique=True)
+    # Compose services besides the main one that the compose file asks to route
+    # ({service: loopback host port}), at <service>.<subdomain>.<BUTLER_DOMAIN>.
+    service_ports = models.JSONField(default=dict, blank=True)
     env_updated_at = models.DateTimeField(null=True, blank=True)
     env_applied_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

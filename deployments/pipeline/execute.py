@@ -26,6 +26,7 @@ from deployments.pipeline.errors import EXPLAINED_FAILURES, PipelineFailure, fai
 from deployments.pipeline.start import run_image
 from deployments.proxy import routes_push
 from deployments.proxy.addresses import NoFreePort, address_assign
+from deployments.proxy.compose_routes import service_ports
 from deployments.proxy.retire import retire_later
 from deployments.releases import SnapshotUnreadable, release_record, releases_images_collect
 from deployments.runtime.base import ContainerInfo, RuntimeFailure
@@ -142,6 +143,11 @@ def _switch(
             "deployed_url": url,
             "container_name": container.name if container else "",
             "env_applied_at": env_applied_at,
+            "service_ports": (
+                service_ports(ctx.runtime, ctx.compose_project, ctx.routed_services)
+                if ctx.compose_project
+                else {}
+            ),
         },
     )
     # The proxy now sends new requests to this container; the old one finishes what it has

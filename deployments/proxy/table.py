@@ -63,6 +63,18 @@ def routing_table(*, exclude_projects=()) -> RoutingTable:
                 serving=serving,
             )
         )
+        if project.subdomain:
+            for service, port in sorted((project.service_ports or {}).items()):
+                routes.append(
+                    Route(
+                        project_id=project.id,
+                        app_name=f"{project.app_name} ({service})",
+                        port=None,
+                        hosts=(f"{service}.{addresses.hostname_of(project.subdomain)}",),
+                        upstream=f"{ready_host()}:{port}" if serving == Serving.UP else None,
+                        serving=serving,
+                    )
+                )
     return RoutingTable(routes=tuple(sorted(routes, key=lambda r: r.project_id)))
 
 
