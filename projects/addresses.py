@@ -91,6 +91,11 @@ def normalize_domain(raw: object) -> str:
         name = name.encode("idna").decode("ascii") if name else ""
     except UnicodeError:
         name = ""
+    own = own_hosts()
+    if name in own:
+        raise ApplicationError(
+            f"'{name}' is Butler's own host name: choose a domain of your own.", field="domain"
+        )
     labels = name.split(".")
     valid = (
         0 < len(name) <= 253
@@ -105,13 +110,11 @@ def normalize_domain(raw: object) -> str:
             "separated labels, e.g. www.example.com (no scheme, port, path or wildcard).",
             field="domain",
         )
-    own = own_hosts()
     domain = settings.BUTLER_DOMAIN
-    if name in own or name.endswith("." + domain):
+    if name.endswith("." + domain):
         raise ApplicationError(
-            f"'{name}' is Butler's own host name"
-            + (f" (names under {domain} are given out by Butler)" if name not in own else "")
-            + ": choose a domain of your own.",
+            f"'{name}' is Butler's own host name (names under {domain} are given out by "
+            "Butler): choose a domain of your own.",
             field="domain",
         )
     return name

@@ -119,3 +119,17 @@ def repos(settings, tmp_path, runtime):
     settings.BUTLER_LOCAL_GIT_ROOTS = [str(root)]
     settings.BUTLER_READY_TIMEOUT = 60
     return root
+
+
+@pytest.fixture
+def fake_proxy(settings):
+    """`get_proxy()` returns this in-memory fake for the duration of the test."""
+    from deployments.proxy import get_proxy, reset_proxy
+    from deployments.proxy.fake import FakeProxy
+
+    settings.BUTLER_PROXY = "deployments.proxy.fake.FakeProxy"
+    reset_proxy()
+    fake = get_proxy()
+    assert isinstance(fake, FakeProxy)
+    yield fake
+    reset_proxy()

@@ -53,6 +53,11 @@ def domain_remove(*, project: Project, domain: str) -> None:
 def routes_forget(*, projects) -> dict:
     """The project-delete hook, run before teardown: the proxy stops routing to the projects
     (their ports close, their names answer 404) before their containers are removed."""
-    ports = sorted(p.public_port for p in projects if p.public_port)
-    routes_push(exclude_projects=[p.id for p in projects])
+    ids = [p.id for p in projects]
+    ports = sorted(
+        Project.objects.filter(id__in=ids)
+        .exclude(public_port=None)
+        .values_list("public_port", flat=True)
+    )
+    routes_push(exclude_projects=ids)
     return {"ports": ports}
