@@ -171,3 +171,18 @@ class TestCompose:
         assert publish_only_routed(plan) == ["redis"]
         assert plan.rewritten["services"]["redis"]["ports"]
         assert "x-butler" not in plan.rewritten
+
+
+@pytest.mark.django_db
+def test_health_says_when_the_proxy_is_down(client, settings, tmp_path):
+    from deployments.proxy import reset_proxy
+
+    settings.BUTLER_PROXY = "deployments.proxy.caddy.CaddyProxy"
+    settings.BUTLER_CADDY_ADMIN = str(tmp_path / "nobody-listens.sock")
+    reset_proxy()
+    try:
+        body = client.get("/health").json()
+    finally:
+        reset_proxy()
+    assert body["status"] == "degraded"
+    assert body["proxy"]["ok"] is False and "runbutler" in body["proxy"]["error"]

@@ -20,7 +20,7 @@ from tests.deployments.test_pipeline_docker import (
     deploy,
     detail,
 )
-from tests.docker_fixtures import docker_inspect
+from tests.docker_fixtures import docker_cli, docker_inspect
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
@@ -204,3 +204,30 @@ def test_a_frontend_still_reaches_its_backend_after_the_backend_is_redeployed(al
     alice_client.delete(f"/projects/{body['project_id']}")
     for project_id in [body["project_id"], *(c["id"] for c in components)]:
         assert_nothing_left(project_id)
+
+
+def test_a_compose_stack_routes_its_main_service_and_publishes_nothing_else(alice_client, repos):
+    repo = samples.compose_repo(repos / "stack")
+    compose = (repo / "docker-compose.yml").read_text()
+    (repo / "docker-compose.yml").write_text(
+        compose.replace("image: redis:7", 'image: redis:7\n    ports:\n      - "6379:6379"')
+    )
+    samples._commit(repo, "redis asks for a public port")
+    body = deploy(alice_client, git_url=str(repo))
+    running = assert_running(alice_client, body["deployment_id"], samples.COMPOSE_MARKER)
+    project = alice_client.get(f"/api/projects/{body['project_id']}").json()
+    assert running["deployed_url"] == f"http://localhost:{project['public_port']}"
+    assert samples.COMPOSE_MARKER in via_host(project["hostname"]).text
+    stack = f"{settings.BUTLER_COMPOSE_PREFIX}-{body['project_id']}"
+    for name in docker_cli(
+        "ps", "-q", "--filter", f"label=com.docker.compose.project={stack}"
+    ).split():
+        info = docker_inspect(name)
+        published = [b for b in (info["NetworkSettings"]["Ports"] or {}).values() if b]
+        service = info["Config"]["Labels"]["com.docker.compose.service"]
+        if service == "web":
+            assert [b["HostIp"] for bindings in published for b in bindings] == ["127.0.0.1"]
+        else:
+            assert published == [], f"{service} is published: {published}"
+    alice_client.delete(f"/projects/{body['project_id']}")
+    assert_nothing_left(body["project_id"])
