@@ -87,10 +87,14 @@ def get(host: str, port: int, *, host_header: str | None = None, timeout: float 
 
 
 class Client(threading.Thread):
-    """About `rate` GETs a second, each on a new connection; records answers and failures."""
+    """About `rate` GETs a second, each on a new connection (or, with `keep_alive`, over one
+    connection kept open, opened again only when the server closes it); records answers and
+    failures."""
 
-    def __init__(self, url: str, rate: float):
+    def __init__(self, url: str, rate: float, *, keep_alive: bool = False):
         super().__init__(daemon=True)
+        self.keep_alive = keep_alive
+        self.conn: http.client.HTTPConnection | None = None
         parts = urlsplit(url)
         self.host, self.port = "127.0.0.1", parts.port or 80
         self.interval = 1.0 / rate
@@ -105,12 +109,30 @@ class Client(threading.Thread):
             started = time.monotonic()
             self.requests += 1
             try:
-                body = get(self.host, self.port)
+                body = self._keep_alive_get() if self.keep_alive else get(self.host, self.port)
                 self.answers.append(time.monotonic())
                 self.seen.add(body)
             except Exception as exc:
                 self.failures.append(f"{time.strftime('%X')} {exc!r}")
             self.stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def _keep_alive_get(self) -> str:
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
+        try:
+            self.conn.request("GET", "/")
+            response = self.conn.getresponse()
+            body = response.read().decode("utf-8", "replace")
+        except Exception:
+            self.conn.close()
+            self.conn = None
+            raise
+        if response.will_close:
+            self.conn.close()
+            self.conn = None
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+        return body
 
     def longest_gap(self) -> float:
         gaps = [b - a for a, b in zip(self.answers, self.answers[1:], strict=False)]
@@ -165,6 +187,11 @@ def main() -> int:
     parser.add_argument("--redeploys", type=int, default=5)
     parser.add_argument("--latency-requests", type=int, default=3000)
     parser.add_argument("--routes", type=int, default=100)
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="the client keeps one connection open (as a script would) instead of a new one each",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="butler-bench-switch-"))
@@ -188,7 +215,7 @@ def main() -> int:
         print(f"Deployed at {url} (public port from {ports})")
 
         # (a) redeploys and a rollback under load
-        client = Client(url, args.rate)
+        client = Client(url, args.rate, keep_alive=args.keep_alive)
         client.start()
         time.sleep(1)
         versions = ["version 0"]
@@ -218,7 +245,9 @@ def main() -> int:
         client.join()
         shown = sorted(v for v in versions if any(v in body for body in client.seen))
         print(
-            f"(a) {client.requests} requests at ~{args.rate:g}/s through {args.redeploys} "
+            f"(a) {client.requests} requests at ~{args.rate:g}/s "
+            f"({'one kept-alive connection' if args.keep_alive else 'a new connection each'}) "
+            f"through {args.redeploys} "
             f"redeploys and 1 rollback: {len(client.failures)} failures, longest gap "
             f"{client.longest_gap() * 1000:.0f} ms, versions seen {len(shown)}/{len(versions)}"
         )
