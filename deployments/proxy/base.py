@@ -34,6 +34,12 @@ class Route:
     hosts: tuple[str, ...]  # <subdomain>.<BUTLER_DOMAIN> and custom domains
     upstream: str | None  # "127.0.0.1:49153" when serving
     serving: str = Serving.UP
+    service: str = ""  # a compose service routed besides the main one
+
+    @property
+    def key(self) -> str:
+        """Names the route's upstream for the proxy (stable across redeploys)."""
+        return f"{self.project_id}-{self.service}" if self.service else str(self.project_id)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,14 @@ loaded configuration in gracefully (listeners are kept, requests in flight finis
 one), which is what makes a switch of upstream invisible to clients. Caddy skips a `/load`
 whose configuration is unchanged, so pushing the whole table after every change is cheap.
 
+A redeploy does not even reload Caddy: a route's upstream is not in the configuration but in a
+small file Butler owns (`<data dir>/caddy/upstreams/<route>`, holding `127.0.0.1:<port>`),
+which Caddy reads for every request (the `{file.*}` placeholder). Switching to a new
+container is one atomic rename of that file: the next request goes to it, requests in flight
+finish on the old one, and no client connection is closed (a configuration reload closes idle
+keep-alive connections). The configuration itself changes only when routes come or go, names
+change, or an app is stopped or started.
+
 The configuration, for every route of the table:
 - a server per public port (`:8101` → the project's container on loopback), plain HTTP;
 - on the shared HTTP port, a host route per name (`<subdomain>.<BUTLER_DOMAIN>`, custom
@@ -24,6 +32,7 @@ import html
 import http.client
 import json
 import logging
+import os
 import re
 import shutil
 import socket
@@ -105,12 +114,17 @@ def caddy_environment(base: dict[str, str]) -> dict[str, str]:
 # The configuration
 
 
+def _text(value: str) -> str:
+    """HTML-escaped, and no `{…}` Caddy would take for a placeholder."""
+    return html.escape(value).replace("{", "&#123;").replace("}", "&#125;")
+
+
 def _page(title: str, text: str) -> str:
     return (
         "<!doctype html><html><head><meta charset=utf-8>"
-        f"<title>{html.escape(title)}</title></head>"
+        f"<title>{_text(title)}</title></head>"
         '<body style="font-family:system-ui,sans-serif;margin:4rem auto;max-width:36rem">'
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
+        f"<h1>{_text(title)}</h1><p>{_text(text)}</p>"
         '<p style="color:#888">Butler</p></body></html>'
     )
 
@@ -134,11 +148,20 @@ NOT_FOUND = _static(
 )
 
 
+def upstreams_dir() -> Path:
+    return storage_dir() / "upstreams"
+
+
+def upstream_file(route: Route) -> Path:
+    return upstreams_dir() / route.key
+
+
 def _handler(route: Route) -> dict:
     if route.serving == Serving.UP and route.upstream:
         return {
             "handler": "reverse_proxy",
-            "upstreams": [{"dial": route.upstream}],
+            # Read at every request: a switch rewrites the file, not the configuration.
+            "upstreams": [{"dial": f"{{file.{upstream_file(route)}}}"}],
             # A request that hits the old container while it is being removed is tried again
             # on the upstream (the same dial) rather than failed at once.
             "load_balancing": {"try_duration": "2s", "try_interval": "100ms"},
@@ -278,10 +301,38 @@ def admin_request(
         conn.close()
 
 
+def _write_upstreams(table: RoutingTable) -> set[str]:
+    """Each serving route's upstream into its file, atomically (a reader never sees half)."""
+    folder = upstreams_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+    for route in table.routes:
+        if route.serving != Serving.UP or not route.upstream:
+            continue
+        path = upstream_file(route)
+        wanted.add(path.name)
+        try:
+            if path.read_text() == route.upstream:
+                continue
+        except OSError:
+            pass
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(route.upstream)
+        os.replace(temporary, path)
+    return wanted
+
+
+def _remove_upstreams(*, keep: set[str]) -> None:
+    for path in upstreams_dir().iterdir():
+        if path.name not in keep and not path.name.startswith("."):
+            path.unlink(missing_ok=True)
+
+
 class CaddyProxy:
     """The real backend. Stateless: every push sends the whole configuration."""
 
     def push(self, table: RoutingTable) -> list[int]:
+        wanted = _write_upstreams(table)  # before the configuration that reads them
         skipped: set[int] = set()
         while True:
             config = caddy_config(table, skip_ports=frozenset(skipped))
@@ -308,6 +359,7 @@ class CaddyProxy:
                 route.app_name if route else "?",
             )
             skipped.add(port)
+        _remove_upstreams(keep=wanted)
         return sorted(skipped)
 
     def is_configured(self) -> bool:

@@ -4,6 +4,7 @@ push (at start, after a change, after Caddy restarted) is what the database says
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from django.db.models import Q
@@ -14,6 +15,8 @@ from projects import addresses
 from projects.models import Domain, Project
 
 from .base import Route, RoutingTable, Serving
+
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def routing_table(*, exclude_projects=()) -> RoutingTable:
@@ -65,6 +68,8 @@ def routing_table(*, exclude_projects=()) -> RoutingTable:
         )
         if project.subdomain:
             for service, port in sorted((project.service_ports or {}).items()):
+                if not _LABEL.match(service):
+                    continue  # not usable in a host name
                 routes.append(
                     Route(
                         project_id=project.id,
@@ -73,6 +78,7 @@ def routing_table(*, exclude_projects=()) -> RoutingTable:
                         hosts=(f"{service}.{addresses.hostname_of(project.subdomain)}",),
                         upstream=f"{ready_host()}:{port}" if serving == Serving.UP else None,
                         serving=serving,
+                        service=service,
                     )
                 )
     return RoutingTable(routes=tuple(sorted(routes, key=lambda r: r.project_id)))

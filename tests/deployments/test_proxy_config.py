@@ -7,7 +7,7 @@ import pytest
 
 from deployments.pipeline.compose_check import check_compose
 from deployments.proxy.base import Route, RoutingTable, Serving
-from deployments.proxy.caddy import admin_address, caddy_config
+from deployments.proxy.caddy import admin_address, caddy_config, upstream_file
 from deployments.proxy.compose_routes import publish_only_routed
 from tests import samples
 
@@ -30,7 +30,33 @@ def test_each_public_port_is_a_plain_http_server_proxying_to_the_container():
     assert server["listen"] == [":8100"]
     assert server["automatic_https"] == {"disable": True}
     [route] = server["routes"]
-    assert route["handle"][0]["upstreams"] == [{"dial": "127.0.0.1:49153"}]
+    # The upstream is read from Butler's file at each request, not written in the config.
+    assert route["handle"][0]["upstreams"] == [{"dial": f"{{file.{upstream_file(up())}}}"}]
+
+
+def test_a_switch_rewrites_the_upstream_file_and_leaves_the_config_alone(monkeypatch):
+    from deployments.proxy import caddy
+
+    loaded = []
+    monkeypatch.setattr(
+        caddy,
+        "admin_request",
+        lambda method, path, body=None, **kw: loaded.append(body) or (200, b""),
+    )
+    proxy = caddy.CaddyProxy()
+    proxy.push(table(up(upstream="127.0.0.1:40001"), up(project_id=2, port=8101)))
+    assert upstream_file(up()).read_text() == "127.0.0.1:40001"
+    proxy.push(table(up(upstream="127.0.0.1:40002"), up(project_id=2, port=8101)))
+    assert upstream_file(up()).read_text() == "127.0.0.1:40002"
+    assert loaded[0] == loaded[1]  # Caddy skips an unchanged config: no reload at all
+    proxy.push(table(up(upstream="127.0.0.1:40002")))
+    assert not upstream_file(up(project_id=2)).exists()  # a route that went, its file too
+
+
+def test_placeholders_cannot_be_smuggled_into_pages():
+    route = Route(1, "{file./etc/passwd}", 8100, (), None, serving=Serving.STOPPED)
+    body = caddy_config(table(route))["apps"]["http"]["servers"]["port-8100"]["routes"][0]
+    assert "{" not in body["handle"][0]["body"]
 
 
 def test_names_share_the_http_port_and_unknown_hosts_get_butlers_404(settings):

@@ -5,6 +5,7 @@ multi-repo frontend keeps reaching its backend, and delete frees it all."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 
@@ -43,25 +44,42 @@ def wait_for(check, timeout: float = 30, interval: float = 0.1):
 
 
 class Load(threading.Thread):
-    """About 50 requests a second to `url`, each on a new connection."""
+    """About 50 requests a second to `url`: each on a new connection, or (`keep_alive`) all
+    over one connection that is never opened again, so a proxy closing it would show."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, keep_alive: bool = False):
         super().__init__(daemon=True)
         self.url = url
+        self.keep_alive = keep_alive
         self.done = threading.Event()
         self.answers: list[str] = []
         self.failures: list[str] = []
 
+    def _get(self, conn) -> tuple[int, str]:
+        if conn is None:
+            response = requests.get(self.url, timeout=10)
+            return response.status_code, response.text
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+
     def run(self):
+        port = int(self.url.rsplit(":", 1)[1])
+        conn = (
+            http.client.HTTPConnection("127.0.0.1", port, timeout=10) if self.keep_alive else None
+        )
         while not self.done.is_set():
             try:
-                response = requests.get(self.url, timeout=10)
-                if response.status_code == 200:
-                    self.answers.append(response.text)
+                status, text = self._get(conn)
+                if status == 200:
+                    self.answers.append(text)
                 else:
-                    self.failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
-            except requests.RequestException as exc:
+                    self.failures.append(f"HTTP {status}: {text[:200]}")
+            except (requests.RequestException, OSError, http.client.HTTPException) as exc:
                 self.failures.append(repr(exc))
+                if conn is not None:
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             self.done.wait(0.02)
 
     def stop(self) -> Load:
@@ -83,8 +101,9 @@ def test_the_url_survives_redeploys_and_a_rollback_without_a_failed_request(
     assert project["public_port"] in port_range()
     assert project["public_port"] != v1["host_port"]  # Caddy's port, not the container's
 
-    load = Load(url)
-    load.start()
+    loads = [Load(url), Load(url, keep_alive=True)]
+    for load in loads:
+        load.start()
     samples.env_page_repo(repos / "site", marker="version two")
     second = deploy(alice_client, project_id=first["project_id"])
     v2 = assert_running(alice_client, second["deployment_id"], "version two")
@@ -98,15 +117,16 @@ def test_the_url_survives_redeploys_and_a_rollback_without_a_failed_request(
     v3 = assert_running(alice_client, back.json()["deployment_id"], "version one")
     assert v3["deployed_url"] == url
     time.sleep(0.5)
-    load.stop()
-    assert load.failures == []
-    assert len(load.answers) > 20
-    assert any("version two" in a for a in load.answers)
-    assert "version one" in load.answers[-1]
+    for load in loads:
+        load.stop()
+        assert load.failures == []
+        assert len(load.answers) > 20
+        assert any("version two" in a for a in load.answers)
+        assert "version one" in load.answers[-1]
 
     # The replaced containers finish what they have, then go.
-    wait_for(lambda: docker_inspect(v2["container_name"]) is None, timeout=20)
-    assert docker_inspect(v1["container_name"]) is None
+    for replaced in (v1, v2):
+        wait_for(lambda c=replaced: docker_inspect(c["container_name"]) is None, timeout=20)
     assert docker_inspect(v3["container_name"])["State"]["Running"] is True
     assert "version one" in via_host(project["hostname"]).text
     alice_client.delete(f"/projects/{first['project_id']}")
