@@ -253,6 +253,10 @@ else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 0.1
 
+# Git hosts on private networks Butler may clone from (names or CIDR ranges, comma separated):
+# a self-hosted Gitea on 10.x. This machine, its Docker networks and link-local addresses are
+# refused whatever this says.
+BUTLER_GIT_ALLOWED_HOSTS = env_list("BUTLER_GIT_ALLOWED_HOSTS")
 # Git: which local folders may be imported (plain paths or file://); empty means remote only.
 BUTLER_LOCAL_GIT_ROOTS = [
     str(Path(p).resolve()) for p in env_list("BUTLER_LOCAL_GIT_ROOTS", sep=":")

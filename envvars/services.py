@@ -24,12 +24,13 @@ from django.views.decorators.debug import sensitive_variables
 from dotenv.parser import parse_stream
 
 import gitsources
+from core import crypto
 from core.errors import ApplicationError
-from envvars import crypto
 from envvars.detection import detect_in_directory
 from envvars.models import EnvironmentVariable
 from envvars.selectors import UNREADABLE, envvar_keys, envvars_list
 from envvars.validation import check_variable, check_variables
+from projects.credentials import credential_for_clone
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -330,7 +331,7 @@ class RepoToScan:
 def _clone_and_scan(repo: RepoToScan, *, time_budget: float):
     """(DetectionResult, None) or (None, a message saying what went wrong)."""
     try:
-        gitsources.validate_git_url(repo.url)
+        gitsources.check_git_source(repo.url)
     except gitsources.GitSourceError as exc:
         return None, str(exc)
     work = Path(settings.BUTLER_WORK_DIR)
@@ -345,6 +346,7 @@ def _clone_and_scan(repo: RepoToScan, *, time_budget: float):
                 dest=dest,
                 branch=repo.branch or None,
                 timeout=min(settings.BUTLER_CLONE_TIMEOUT, DETECT_CLONE_TIMEOUT),
+                credential=credential_for_clone(project=repo.project) if repo.project else None,
             )
             return detect_in_directory(dest, time_budget=time_budget), None
     except (gitsources.GitError, gitsources.GitSourceError) as exc:

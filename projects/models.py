@@ -103,3 +103,31 @@ class Project(models.Model):
             return None
         frontend, _, backend = self.git_url[len("split::") :].partition("|")
         return frontend, backend
+
+
+class GitCredential(models.Model):
+    """How Butler gets into a private repository: an access token (https) or a deploy key
+    (ssh) Butler generated, whose public half the user adds to the repository.
+
+    The secret is encrypted at rest (`core.crypto`) and only decrypted to run git; it is
+    never shown again, put in a URL or logged. A multi-repo component without its own uses
+    its parent's.
+    """
+
+    class Kind(models.TextChoices):
+        TOKEN = "token"  # noqa: S105 - the kind's name, not a secret
+        SSH_KEY = "ssh_key"
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="git_credential")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    username = models.CharField(max_length=255, blank=True, default="")
+    secret_encrypted = models.TextField()
+    public_key = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.project_id}:{self.kind}"
+
+    def __repr__(self) -> str:
+        return f"<GitCredential project={self.project_id} kind={self.kind}>"

@@ -7,15 +7,16 @@ from django.utils.text import slugify
 
 from core import events
 from core.errors import ApplicationError
-from gitsources import GitSourceError, repo_name_from_url, validate_branch, validate_git_url
+from gitsources import GitSourceError, check_git_source, repo_name_from_url, validate_branch
 from projects.lifecycle import run_delete_hooks
 from projects.models import Project
 
 
 def check_git_url(url: str, *, field: str = "git_url") -> str:
-    """The URL as given, or a 400 naming the field and what is wrong with it."""
+    """The URL as given, or a 400 naming the field and what is wrong with it (including a
+    host that resolves to this machine, a private network or the metadata address)."""
     try:
-        validate_git_url(url)
+        check_git_source(url)
     except GitSourceError as exc:
         raise ApplicationError(str(exc), field=field) from None
     return url

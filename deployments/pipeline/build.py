@@ -23,6 +23,7 @@ from deployments.pipeline.detect import BuildPlan, detect_project
 from deployments.pipeline.environment import resolve_environment, warn_unset
 from deployments.pipeline.errors import PipelineFailure
 from deployments.releases import ReleaseEnv, release_env
+from projects.credentials import credential_for_clone
 
 
 @dataclass
@@ -71,6 +72,7 @@ def fetch_source(ctx: DeployContext) -> Source:
             branch=d.branch or None,
             on_output=ctx.log.build,
             cancel=ctx.cancel,
+            credential=credential_for_clone(project=ctx.project),
         )
         ctx.save(commit_sha=result.commit_sha)
         ctx.log.info(f"Cloned commit {result.commit_sha[:12]} of branch {result.branch}")
