@@ -308,7 +308,7 @@ class TestNodeApps:
         plan = detect_project(samples.nextjs_repo(repo, output="export"))
         assert plan.strategy == "node-static"
         assert plan.container_port == 80
-        assert "for d in out " in plan.generated_dockerfile
+        assert "for d in out;" in plan.generated_dockerfile
 
     def test_nextjs_public_env_names_become_build_args(self, repo):
         plan = detect_project(samples.nextjs_repo(repo))

@@ -28,6 +28,7 @@ class _Repo:
         self.hints: list[str] = []
         self._walk_cache: list[str] | None = None
         self.toml_cache: dict[str, dict | None] = {}
+        self.memo: dict[str, object] = {}  # per-detection results shared by the detectors
 
     def _resolve(self, rel: str) -> Path | None:
         try:
