@@ -67,15 +67,31 @@ def _detect_dockerfile(repo: _Repo) -> BuildPlan | None:
             repo.notes.append(
                 "The Dockerfile has no EXPOSE: the port is found from PORT and the app's logs"
             )
+    rewritten = None
+    cache_mounts = [line for line, what in info.buildkit_only if what == "RUN --mount=cache"]
+    if cache_mounts:
+        rewritten = df.without_cache_mounts(text)
+        repo.notes.append(
+            f"{name}: RUN --mount=type=cache (line {', '.join(map(str, cache_mounts))}) dropped: "
+            "Butler builds with Docker's classic builder, which has no cache mounts; the image "
+            "is the same, the build does not reuse package caches"
+        )
+    for line, what in info.buildkit_only:
+        if what != "RUN --mount=cache":
+            repo.notes.append(
+                f"Warning: {name} line {line} uses {what}, which needs BuildKit; Butler builds "
+                "with Docker's classic builder, so that step will fail. Rewrite it without "
+                f"{what.split()[-1]}."
+            )
     summary = f"Dockerfile (FROM {info.base_images[-1] if info.base_images else 'scratch'}"
     summary += f", EXPOSE {port})" if port else ")"
     return BuildPlan(
         strategy="dockerfile",
         summary=summary,
-        dockerfile=name,
-        generated_dockerfile=None,
+        dockerfile=df.GENERATED_DOCKERFILE if rewritten else name,
+        generated_dockerfile=rewritten,
         container_port=port,
-        base_images=info.base_images,
+        base_images=info.images,
         notes=repo.notes,
     )
 
