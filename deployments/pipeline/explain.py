@@ -303,10 +303,16 @@ def _is_wildcard(address: str) -> bool:
     return address in ("0.0.0.0", "::")
 
 
+# Docker's embedded DNS server listens there (on a random port) in every container of a
+# user-defined network: it is the engine's, never the app's.
+DOCKER_DNS = "127.0.0.11"
+
+
 def loopback_only(sockets: list[tuple[str, int]], port: int | None) -> list[tuple[str, int]]:
     """The loopback listeners that explain why `port` does not answer from outside: those
     on `port` when nothing listens there on every address; when nothing listens on `port` at
     all, loopback listeners on any app-like port."""
+    sockets = [(a, p) for a, p in sockets if a != DOCKER_DNS]
     wildcard = {p for a, p in sockets if _is_wildcard(a)}
     loopback = [(a, p) for a, p in sockets if _is_loopback(a) and p not in wildcard]
     on_port = [(a, p) for a, p in loopback if p == port]

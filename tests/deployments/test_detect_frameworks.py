@@ -279,8 +279,10 @@ class TestPythonManagers:
         plan = detect_project(repo)
         text = plan.generated_dockerfile
         assert plan.strategy == "fastapi" and "uv (uv.lock)" in plan.summary
-        assert "RUN pip install uv" in text
-        assert "RUN uv sync --frozen --no-dev --no-install-project" in text
+        assert (
+            "RUN python -m venv /opt/butler-tools && /opt/butler-tools/bin/pip install uv" in text
+        )
+        assert "RUN /opt/butler-tools/bin/uv sync --frozen --no-dev --no-install-project" in text
         assert "COPY --from=build /opt/venv /opt/venv" in text
         assert text.index("uv sync --frozen --no-dev --no-editable") < text.index(
             "FROM python:3.12-slim\n"
@@ -297,7 +299,7 @@ class TestPythonManagers:
             },
         )
         text = detect_project(repo).generated_dockerfile
-        assert "RUN pip install poetry" in text
+        assert "/opt/butler-tools/bin/pip install poetry" in text
         assert "poetry install --no-root --no-interaction --only main" in text
         assert "RUN python -m venv /opt/venv" in text
 

@@ -233,12 +233,17 @@ class TestPythonBuildStage:
 
     def test_uv_needs_no_venv_of_its_own_and_installs_the_project_after_the_source(self):
         text = _python(uv=True, uv_locked=True)
-        assert "python -m venv" not in text
+        assert "python -m venv /opt/venv" not in text  # uv sync makes it
         assert _index(text, "--no-install-project") < _index(text, "COPY . .")
         assert _index(text, "COPY . .") < _index(text, "uv sync --frozen --no-dev --no-editable")
 
     def test_an_unlocked_uv_project_resolves(self):
-        assert "RUN uv sync --no-dev --no-install-project" in _python(uv=True)
+        assert "RUN /opt/butler-tools/bin/uv sync --no-dev --no-install-project" in _python(uv=True)
+
+    def test_dependencies_go_into_a_venv_even_in_one_stage(self):
+        text = _python(requirement_files=["requirements.txt"])
+        assert "AS build" not in text
+        assert _index(text, "RUN python -m venv /opt/venv") < _index(text, "pip install -r")
 
     def test_runtime_only_libraries_are_installed_in_a_single_stage(self):
         text = _python(packages=["psycopg"], runtime_packages=["libpq5"])

@@ -187,6 +187,9 @@ class TestLoopback:
         assert loopback_only([("127.0.0.1", 5000)], 8000) == [("127.0.0.1", 5000)]
         assert loopback_only([("127.0.0.1", 5432)], 8000) == []  # a database, not the app
 
+    def test_dockers_own_dns_server_is_not_the_app(self):
+        assert loopback_only([("127.0.0.11", 40113)], 8000) == []
+
     def test_proc_net_tcp_is_parsed(self):
         text = (
             "  sl  local_address rem_address   st tx_queue rx_queue\n"
@@ -329,7 +332,7 @@ class TestReadiness:
         monkeypatch.setattr(ready, "answers_http", lambda *a, **k: False)
         fake.logs_text = '{"msg":"Server listening at http://127.0.0.1:3000"}\n'
         with pytest.raises(
-            ListensOnLoopback, match="its log says it listens on 127.0.0.1 port 3000"
+            ListensOnLoopback, match=r"its log says it listens on 127\.0\.0\.1 port 3000"
         ):
             wait_until_ready(fake, _start(fake), host="127.0.0.1", timeout=30)
 
