@@ -208,6 +208,7 @@ class TestStatic:
         text = static_dockerfile(StaticSite(description="site", source_dir="public"))
         assert "COPY public/ /usr/share/nginx/html/" in _lines(text)
         assert "deny all" in text
+        assert "absolute_redirect off;" in text  # /about -> /about/ keeps the published port
         assert "/index.html;" not in text  # no SPA fallback: a missing page is a 404
 
 

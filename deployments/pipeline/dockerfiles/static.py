@@ -23,6 +23,9 @@ def nginx_conf(spa: bool) -> str:
         "    server_name _;",
         "    root /usr/share/nginx/html;",
         "    index index.html;",
+        # A folder's redirect (/about -> /about/) must not name nginx's own port: the app is
+        # reached through another one.
+        "    absolute_redirect off;",
         f"    location / {{ try_files $uri $uri/ {fallback}; }}",
         "    location ~ /\\.(?!well-known) { deny all; }",
         "}",
