@@ -435,9 +435,48 @@ _MISSING_TOOL = [
 ]
 
 
+_NPM_ENGINE = re.compile(
+    r"EBADENGINE\s+package:\s*'(?P<package>[^']+)'.*?required:\s*\{\s*node:\s*'(?P<required>[^']+)'"
+    r".*?current:\s*\{\s*node:\s*'(?P<current>[^']+)'",
+    re.S,
+)
+_YARN_ENGINE = re.compile(
+    r"(?P<package>\S+): The engine \"node\" is incompatible with this module\. Expected version "
+    r"\"(?P<required>[^\"]+)\"\. Got \"(?P<current>[^\"]+)\""
+)
+_PNPM_ENGINE = re.compile(
+    r"Unsupported engine.*?(?P<package>[@\w./-]+@[\w.-]+)?[^\n]*wanted:\s*\{\s*\"node\":\s*"
+    r"\"(?P<required>[^\"]+)\"\s*\}\s*\(current:\s*\{\s*\"node\":\s*\"(?P<current>[^\"]+)\"",
+)
+
+
+def node_engine_mismatch(log: str) -> Explanation | None:
+    """Dependencies whose `engines.node` the Node of the build does not meet (npm's
+    EBADENGINE, yarn's and pnpm's engine errors): the likely cause of a failed build."""
+    text = _clean(log)
+    for pattern in (_NPM_ENGINE, _YARN_ENGINE, _PNPM_ENGINE):
+        match = pattern.search(text)
+        if match:
+            package = match.group("package") or "a dependency"
+            required, current = match.group("required"), match.group("current")
+            cause = (
+                f"The dependencies need a newer Node than the build ran: {package} requires "
+                f"Node {required}, and the image runs Node {current.lstrip('v')}."
+            )
+            action = (
+                f'Declare it in package.json ("engines": {{"node": "{required}"}}) so Butler '
+                "picks a matching image, commit a lock file that pins versions supporting "
+                f"Node {current.lstrip('v')}, or point BUTLER_NODE_IMAGE at an image that "
+                "really runs the Node it is tagged with."
+            )
+            return Explanation(cause, action, extra={"required": required, "current": current})
+    return None
+
+
 def explain_build_failure(log_tail: str, error: str = "") -> Explanation | None:
     """Why a build failed, when its output says: a host it could not reach (fonts, CDNs,
-    GitHub release downloads), BuildKit-only syntax, a missing compiler or C library."""
+    GitHub release downloads), BuildKit-only syntax, a missing compiler or C library, a
+    dependency that needs a newer Node than the image runs."""
     text = f"{_clean(error)}\n{_clean(log_tail)}"
     buildkit = _BUILDKIT.search(text)
     if buildkit:
@@ -465,7 +504,7 @@ def explain_build_failure(log_tail: str, error: str = "") -> Explanation | None:
     for pattern, cause, action in _MISSING_TOOL:
         if pattern.search(text):
             return Explanation(f"The build failed: {cause}.", action)
-    return None
+    return node_engine_mismatch(text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from deployments.pipeline.detect import DetectionError, detect_project
+from tests import samples
 
 
 def _write(repo, files: dict[str, str | dict]):
@@ -436,6 +437,39 @@ class TestVersionsNoImageServes:
                     {"express": "^4"}, scripts={"start": "node s.js"}, engines={"node": "18.x"}
                 ),
                 "s.js": "",
+            },
+        )
+        assert detect_project(repo).base_images == ["node:20-slim"]
+
+
+class TestDjangoSettings:
+    def test_a_database_url_defaulting_to_localhost_is_a_warning(self, repo):
+        samples.django_repo(repo)
+        settings = repo / "mysite" / "settings.py"
+        settings.write_text(
+            settings.read_text()
+            + "\nimport dj_database_url\nDATABASES = {'default': dj_database_url.config("
+            "default='postgresql://postgres:postgres@localhost:5432/mysite')}\n"
+        )
+        plan = detect_project(repo)
+        assert any(
+            "postgresql database on localhost" in w and "DATABASE_URL" in w for w in plan.warnings
+        )
+
+
+class TestUnpinnedDependencies:
+    def test_latest_without_a_lock_builds_on_the_newest_node(self, repo):
+        _write(repo, {"package.json": _pkg({"nuxt": "latest"}, scripts={"build": "nuxt build"})})
+        plan = detect_project(repo)
+        assert plan.base_images == ["node:24-slim"]
+        assert any("nuxt resolve to their newest release" in n for n in plan.notes)
+
+    def test_a_lock_file_keeps_the_default(self, repo):
+        _write(
+            repo,
+            {
+                "package.json": _pkg({"nuxt": "latest"}, scripts={"build": "nuxt build"}),
+                "package-lock.json": "{}",
             },
         )
         assert detect_project(repo).base_images == ["node:20-slim"]

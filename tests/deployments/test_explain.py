@@ -362,3 +362,36 @@ class TestReadiness:
             wait_until_ready(fake, _start(fake), host="127.0.0.1", timeout=30)
         assert "environment variable STRIPE_KEY is not set" in str(info.value)
         assert "Set STRIPE_KEY under the project's Environment Variables" in str(info.value)
+
+
+class TestNodeEngines:
+    def test_npm_ebadengine_names_the_package_and_both_versions(self):
+        log = (
+            "npm WARN EBADENGINE Unsupported engine {\n"
+            "npm WARN EBADENGINE   package: '@babel/helper-validator-identifier@8.0.6',\n"
+            "npm WARN EBADENGINE   required: { node: '^22.18.0 || >=24.11.0' },\n"
+            "npm WARN EBADENGINE   current: { node: 'v20.19.2', npm: '9.2.0' }\n"
+            "npm WARN EBADENGINE }\n"
+            "■  Nuxt build error: TypeError: trustedFunctions.difference is not a function\n"
+        )
+        explanation = explain_build_failure(log)
+        assert "@babel/helper-validator-identifier@8.0.6 requires Node ^22.18.0 || >=24.11.0" in (
+            explanation.cause
+        )
+        assert "runs Node 20.19.2" in explanation.cause
+        assert '"engines": {"node": "^22.18.0 || >=24.11.0"}' in explanation.action
+
+    def test_yarn_engine_error(self):
+        log = (
+            'error vite@7.0.0: The engine "node" is incompatible with this module. '
+            'Expected version "^20.19.0 || >=22.12.0". Got "18.20.4"\n'
+        )
+        assert "requires Node ^20.19.0 || >=22.12.0" in str(explain_build_failure(log))
+
+    def test_an_unreachable_host_comes_before_an_engine_warning(self):
+        log = (
+            "npm WARN EBADENGINE   package: 'x@1',\nnpm WARN EBADENGINE   required: { node: '>=22' },\n"
+            "npm WARN EBADENGINE   current: { node: 'v20.1.0' }\n"
+            "prebuild-install warn install getaddrinfo ENOTFOUND github.com\n"
+        )
+        assert explain_build_failure(log).hosts == ("github.com",)

@@ -167,7 +167,9 @@ def _detect_node(repo: _Repo, *, forced: bool = False) -> BuildPlan | None:
         return None
 
     manager = node_manager(repo, pkg)
-    version = _node_version(repo, pkg)
+    floating = ("latest", "*", "x", "next", "")
+    unpinned = [n for n, spec in deps.items() if spec.strip().lower() in floating]
+    version = _node_version(repo, pkg, unpinned=unpinned if manager.lock is None else None)
     command = _start_command(repo, cfg)
     install_files = ["package.json"] + ([manager.lock] if manager.lock else [])
     install_files += [

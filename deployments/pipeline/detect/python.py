@@ -199,6 +199,16 @@ def _django(repo: _Repo, base: str) -> str | None:
     if not target:
         repo.notes.append("manage.py found but no wsgi module: not treated as a Django project")
         return None
+    local_db = re.search(
+        r"(postgres(?:ql)?|mysql|mariadb|redis|mongodb)(?:\+\w+)?://[^'\"\s]*@(?:localhost|127\.0\.0\.1)\b",
+        joined,
+    )
+    if local_db:
+        repo.notes.append(
+            f"Warning: the settings default to a {local_db.group(1)} database on localhost, where "
+            "nothing runs inside the container: pages that use the database fail until "
+            "DATABASE_URL is set under the project's Environment Variables"
+        )
     if texts and "STATIC_ROOT" not in joined:
         repo.notes.append("STATIC_ROOT is not set in the settings: collectstatic will be skipped")
     repo.notes.append(

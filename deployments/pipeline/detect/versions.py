@@ -345,8 +345,13 @@ def _node_range(repo: _Repo, source: str, value: str, default: str) -> str | Non
     return None
 
 
-def _node_version(repo: _Repo, pkg: dict) -> str:
-    """engines.node decides; a .nvmrc/.node-version pin that satisfies it is more precise."""
+def _node_version(repo: _Repo, pkg: dict, *, unpinned: list[str] | None = None) -> str:
+    """engines.node decides; a .nvmrc/.node-version pin that satisfies it is more precise.
+
+    With neither, and dependencies that resolve to their newest release at every install
+    (`unpinned`: "latest", "*" without a lock file), the newest supported LTS line: those
+    releases follow the newest Node, not Butler's default.
+    """
     default = str(settings.BUTLER_DEFAULT_NODE_VERSION)
     engines = pkg.get("engines") if isinstance(pkg.get("engines"), dict) else {}
     wanted = str(engines.get("node") or "").strip()
@@ -372,4 +377,17 @@ def _node_version(repo: _Repo, pkg: dict) -> str:
     if pinned:
         repo.notes.append(f"Node {pinned} from {pin_source} '{pin}'")
         return pinned
+    if unpinned:
+        newest = max(
+            (v for v in supported_node_versions() if v.isdigit() and int(v) % 2 == 0),
+            key=int,
+            default=default,
+        )
+        if newest != default:
+            repo.notes.append(
+                f"Node {newest}: {', '.join(unpinned[:3])} resolve to their newest release "
+                "(no version, no lock file), which follows the newest Node; declare "
+                "engines.node to choose"
+            )
+            return newest
     return default
