@@ -112,6 +112,7 @@ def wait_until_ready(
     next_log_check = started + LOG_CHECK_SECONDS
     probed = False
     loopback_seen: float | None = None
+    elsewhere_seen: float | None = None  # a socket-based move must hold for two checks
     port = container.container_port
     while time.monotonic() < deadline:
         info = runtime.get_container(container.id)
@@ -139,7 +140,11 @@ def wait_until_ready(
                     if a in ("0.0.0.0", "::") and p != port and p not in NON_APP_PORTS
                 ]
                 if may_move and elsewhere and not any(p == port for _, p in sockets):
-                    return Moved(elsewhere[0], "it listens there")
+                    if elsewhere_seen is not None and now - elsewhere_seen >= LOG_CHECK_SECONDS:
+                        return Moved(elsewhere[0], "it listens there")
+                    elsewhere_seen = elsewhere_seen or now
+                else:
+                    elsewhere_seen = None
             else:
                 said = loopback_from_logs(logs)
                 if said:

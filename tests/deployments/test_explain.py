@@ -187,6 +187,9 @@ class TestLoopback:
         assert loopback_only([("127.0.0.1", 5000)], 8000) == [("127.0.0.1", 5000)]
         assert loopback_only([("127.0.0.1", 5432)], 8000) == []  # a database, not the app
 
+    def test_a_proxy_on_all_addresses_in_front_of_a_local_app_is_a_port_question(self):
+        assert loopback_only([("0.0.0.0", 80), ("127.0.0.1", 3000)], 3000) == []
+
     def test_dockers_own_dns_server_is_not_the_app(self):
         assert loopback_only([("127.0.0.11", 40113)], 8000) == []
 

@@ -62,19 +62,23 @@ DOCKER_DNS = "127.0.0.11"
 
 
 def loopback_only(sockets: list[tuple[str, int]], port: int | None) -> list[tuple[str, int]]:
-    """The loopback listeners that explain why `port` does not answer from outside: those
-    on `port` when nothing listens there on every address; when nothing listens on `port` at
-    all, loopback listeners on any app-like port."""
+    """The loopback listeners that explain why `port` does not answer from outside.
+
+    Nothing when something listens on every address on `port`, or on another app-like port
+    (a proxy in front of a local app: the port is the question then, not the address), or on
+    `port` at the container's own address. Else the loopback listeners on `port`, or when
+    nothing listens there at all, those on any app-like port.
+    """
     sockets = [(a, p) for a, p in sockets if a != DOCKER_DNS]
     wildcard = {p for a, p in sockets if _is_wildcard(a)}
-    loopback = [(a, p) for a, p in sockets if _is_loopback(a) and p not in wildcard]
+    if port in wildcard or wildcard - NON_APP_PORTS:
+        return []
+    loopback = [(a, p) for a, p in sockets if _is_loopback(a)]
     on_port = [(a, p) for a, p in loopback if p == port]
     if on_port:
         return on_port
     if port is not None and any(p == port for _, p in sockets):
-        return []  # something listens on the port on a real address
-    if wildcard - NON_APP_PORTS:
-        return []  # it listens everywhere on another port: a port question, not loopback
+        return []  # it listens on the port at a real address of the container
     return [(a, p) for a, p in loopback if p not in NON_APP_PORTS]
 
 
