@@ -13,7 +13,7 @@ from deployments.pipeline.detect.declared import build_script, parse_procfile, p
 from deployments.pipeline.detect.jsconfig import UNKNOWN, Call, read_js_config
 from deployments.pipeline.detect.jstokens import strip_comments, tokenize
 from deployments.pipeline.detect.node_frameworks import read_jsonc
-from deployments.pipeline.detect.repo import _Repo
+from deployments.pipeline.detect.repo import Repo
 from tests import samples
 
 
@@ -276,7 +276,7 @@ class TestPlatformFiles:
     def test_broken_platform_files_are_noted_and_ignored(self, repo):
         samples.flask_repo(repo)
         _write(repo, {"railway.json": "{ not json", "render.yaml": "services: [\n"})
-        config = platform_config(_Repo(repo))
+        config = platform_config(Repo(repo))
         assert config.start is None
         assert any("railway.json is not valid JSON" in n for n in config.notes)
         assert any("render.yaml is not valid YAML" in n for n in config.notes)

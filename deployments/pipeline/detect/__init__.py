@@ -24,11 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..compose_check import ComposeRejected, check_compose
-from .node import _detect_node
-from .others import _detect_compose, _detect_dockerfile, _detect_static
+from .node import detect_node
+from .others import detect_compose, detect_dockerfile, detect_static
 from .plan import FAMILIES, BuildPlan, DetectionError, family_of
-from .python import _detect_python
-from .repo import _Repo
+from .python import detect_python
+from .repo import Repo
 from .rootdir import RootDirError, resolve_root_dir, validate_root_dir
 
 __all__ = [
@@ -72,38 +72,31 @@ FAMILY_LABELS = {
     "static": "a static site",
 }
 
-Step = Callable[[_Repo], BuildPlan | None]
+Step = Callable[[Repo], BuildPlan | None]
 
 
 def _steps(forced: bool) -> dict[str, Step]:
     return {
-        "compose": _detect_compose,
-        "dockerfile": _detect_dockerfile,
-        "node": lambda repo: _detect_node(repo, forced=forced),
-        "python": lambda repo: _detect_python(repo, forced=forced),
-        "static": _detect_static,
+        "compose": detect_compose,
+        "dockerfile": detect_dockerfile,
+        "node": lambda repo: detect_node(repo, forced=forced),
+        "python": lambda repo: detect_python(repo, forced=forced),
+        "static": detect_static,
     }
 
 
-def _fresh(repo: _Repo) -> _Repo:
-    """Another reader of the same folder (its own notes), sharing the file listing."""
-    other = _Repo(repo.root)
-    other._walk_cache = repo._walk_cache
-    return other
-
-
-def _fits(repo: _Repo, family: str) -> BuildPlan | None:
+def _fits(repo: Repo, family: str) -> BuildPlan | None:
     try:
-        return _steps(forced=False)[family](_fresh(repo))
+        return _steps(forced=False)[family](repo.another_reader())
     except (DetectionError, ComposeRejected):
         return None
 
 
-def _alternatives(repo: _Repo, chosen: str) -> list[str]:
+def _alternatives(repo: Repo, chosen: str) -> list[str]:
     return [f for f in FAMILIES if f != chosen and _fits(repo, f) is not None]
 
 
-def _refuse_compose_with_alternatives(repo: _Repo, plan: BuildPlan) -> None:
+def _refuse_compose_with_alternatives(repo: Repo, plan: BuildPlan) -> None:
     """Check the compose file now, so a refusal can say what else would build."""
     try:
         check_compose(repo.root, plan.compose_file or "", labels={}, network="")
@@ -124,7 +117,7 @@ def _refuse_compose_with_alternatives(repo: _Repo, plan: BuildPlan) -> None:
 def deployable_subfolders(repo_dir: Path, *, limit: int = 12) -> list[tuple[str, str]]:
     """(folder, what Butler would build there) for the folders, one or two levels down,
     that look deployable on their own: what to suggest as `root_dir`."""
-    root = _Repo(Path(repo_dir))
+    root = Repo(Path(repo_dir))
     candidates: list[str] = []
     for rel in root.walk():
         parts = rel.split("/")
@@ -136,7 +129,7 @@ def deployable_subfolders(repo_dir: Path, *, limit: int = 12) -> list[tuple[str,
     for folder in sorted(candidates, key=lambda f: (f.count("/"), f)):
         if any(folder.startswith(f + "/") for f, _ in found):
             continue
-        sub = _Repo(root.root / folder)
+        sub = Repo(root.root / folder)
         for family, step in _steps(forced=False).items():
             try:
                 plan = step(sub)
@@ -169,7 +162,7 @@ _MARKERS = frozenset(
 )
 
 
-def _undetectable(repo: _Repo, *, top: bool) -> DetectionError:
+def _undetectable(repo: Repo, *, top: bool) -> DetectionError:
     found = [f"{name} ({lang})" for name, lang in UNSUPPORTED.items() if repo.is_file(name)]
     if any(f.endswith(".csproj") for f in repo.walk()):
         found.append("*.csproj (.NET)")
@@ -212,7 +205,7 @@ def detect_project(repo_dir: Path, *, strategy: str = "auto", root_dir: str = ""
         base = resolve_root_dir(Path(repo_dir), folder)
     except RootDirError as exc:
         raise DetectionError(str(exc)) from None
-    repo = _Repo(base)
+    repo = Repo(base)
     if strategy != "auto":
         plan = _steps(forced=True)[strategy](repo)
         if plan is None:
@@ -236,7 +229,7 @@ def detect_project(repo_dir: Path, *, strategy: str = "auto", root_dir: str = ""
     return plan
 
 
-def _not_that_family(repo: _Repo, strategy: str, folder: str) -> DetectionError:
+def _not_that_family(repo: Repo, strategy: str, folder: str) -> DetectionError:
     where = f"the folder {folder}/" if folder else "the repository"
     wanted = {
         "compose": "no compose file (docker-compose.yml, compose.yaml, ...)",

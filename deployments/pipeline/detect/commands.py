@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 from .declared import PlatformConfig
-from .repo import _Repo
+from .repo import Repo
 
 
-def _start_command(repo: _Repo, cfg: PlatformConfig) -> str | None:
+def start_command(repo: Repo, cfg: PlatformConfig) -> str | None:
     """The start command the repo declares (Procfile, Railway, Render), with its release
     step; notes say where it came from."""
     start = cfg.start
@@ -29,7 +29,7 @@ def _start_command(repo: _Repo, cfg: PlatformConfig) -> str | None:
     return start.command
 
 
-def _command_port(command: str | None) -> int | None:
+def command_port(command: str | None) -> int | None:
     """A fixed port in a start command (`--bind 0.0.0.0:5000`, `-p 4000`), not `$PORT`."""
     if not command:
         return None
@@ -39,7 +39,7 @@ def _command_port(command: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _hardcoded_port(source: str | None) -> int | None:
+def hardcoded_port(source: str | None) -> int | None:
     """A port literal in an app that never reads PORT from its environment."""
     reads_port = r"(?:environ|getenv|process\.env)(?:\.get)?\s*[\[(.]?\s*['\"]?PORT\b"
     if not source or re.search(reads_port, source):
@@ -52,7 +52,7 @@ def _hardcoded_port(source: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _first_tool(command: str) -> str:
+def first_tool(command: str) -> str:
     """The program a command runs: `gunicorn` for `PORT=1 exec gunicorn app:app` and for
     `python -m gunicorn app:app`."""
     words = [w for w in command.split() if "=" not in w or w.startswith("-")]

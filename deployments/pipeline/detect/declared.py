@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from .repo import _Repo
+from .repo import Repo
 
 _PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.*)$")
 
@@ -64,7 +64,7 @@ def _text(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _railway(repo: _Repo, cfg: PlatformConfig) -> None:
+def _railway(repo: Repo, cfg: PlatformConfig) -> None:
     data: object = None
     source = ""
     if repo.is_file("railway.json"):
@@ -99,7 +99,7 @@ def _render_service(data: object) -> dict | None:
     return (webs or [None])[0]
 
 
-def _render(repo: _Repo, cfg: PlatformConfig) -> None:
+def _render(repo: Repo, cfg: PlatformConfig) -> None:
     name = repo.first("render.yaml", "render.yml")
     if not name:
         return
@@ -123,7 +123,7 @@ def _render(repo: _Repo, cfg: PlatformConfig) -> None:
     cfg.static_dir = _text(service.get("staticPublishPath"))
 
 
-def platform_config(repo: _Repo) -> PlatformConfig:
+def platform_config(repo: Repo) -> PlatformConfig:
     """What the repo's Procfile, Railway and Render files declare (read once per detection;
     what could not be read is noted once)."""
     cached = repo.memo.get("platform")

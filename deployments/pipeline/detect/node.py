@@ -11,7 +11,7 @@ import shlex
 import time
 
 from .. import dockerfiles as df
-from .commands import _command_port, _first_tool, _hardcoded_port, _start_command
+from .commands import command_port, first_tool, hardcoded_port, start_command
 from .declared import PlatformConfig, build_script, platform_config
 from .node_frameworks import (
     FRAMEWORKS,
@@ -22,10 +22,10 @@ from .node_frameworks import (
     typescript_build,
 )
 from .node_manager import node_manager
-from .plan import BuildPlan, DetectionError, _generated
+from .plan import BuildPlan, DetectionError, generated_plan
 from .python import PY_MARKERS
-from .repo import _Repo
-from .versions import _node_version
+from .repo import Repo
+from .versions import node_version
 
 _PUBLIC_ENV = re.compile(
     r"\b((?:VITE|REACT_APP|NEXT_PUBLIC|VUE_APP|GATSBY|PUBLIC|NUXT_PUBLIC)_[A-Z0-9_]+)\b"
@@ -44,7 +44,7 @@ _FRONTEND_EXTS = (
 )
 
 
-def _public_env_names(repo: _Repo, prefixes: tuple[str, ...] | None = None) -> list[str]:
+def _public_env_names(repo: Repo, prefixes: tuple[str, ...] | None = None) -> list[str]:
     """Public, build-time env names the frontend code or its .env files mention."""
     names: list[str] = []
     files = [
@@ -75,7 +75,7 @@ _DEV_SERVER = re.compile(
 LIFECYCLE = ("preinstall", "install", "postinstall", "prepare")
 
 
-def read_package_json(repo: _Repo) -> dict:
+def read_package_json(repo: Repo) -> dict:
     """package.json as JSON (a BOM allowed); DetectionError saying where it is broken."""
     try:
         pkg = json.loads((repo.read("package.json") or "").lstrip("\ufeff"))
@@ -92,7 +92,7 @@ def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _context(repo: _Repo, pkg: dict, cfg: PlatformConfig) -> NodeContext:
+def _context(repo: Repo, pkg: dict, cfg: PlatformConfig) -> NodeContext:
     scripts = {str(k): str(v) for k, v in _dict(pkg.get("scripts")).items()}
     dev = {str(k): str(v) for k, v in _dict(pkg.get("devDependencies")).items()}
     deps = {**dev, **{str(k): str(v) for k, v in _dict(pkg.get("dependencies")).items()}}
@@ -100,7 +100,7 @@ def _context(repo: _Repo, pkg: dict, cfg: PlatformConfig) -> NodeContext:
     return NodeContext(repo, pkg, scripts, deps, dev, start)
 
 
-def _entry(repo: _Repo, pkg: dict) -> str | None:
+def _entry(repo: Repo, pkg: dict) -> str | None:
     main = str(pkg.get("main") or "")
     return next(
         (
@@ -125,7 +125,7 @@ def _framework(ctx: NodeContext) -> Framework | None:
     return None
 
 
-def _detect_node(repo: _Repo, *, forced: bool = False) -> BuildPlan | None:
+def detect_node(repo: Repo, *, forced: bool = False) -> BuildPlan | None:
     if not repo.is_file("package.json"):
         return None
     pkg = read_package_json(repo)
@@ -169,8 +169,8 @@ def _detect_node(repo: _Repo, *, forced: bool = False) -> BuildPlan | None:
     manager = node_manager(repo, pkg)
     floating = ("latest", "*", "x", "next", "")
     unpinned = [n for n, spec in deps.items() if spec.strip().lower() in floating]
-    version = _node_version(repo, pkg, unpinned=unpinned if manager.lock is None else None)
-    command = _start_command(repo, cfg)
+    version = node_version(repo, pkg, unpinned=unpinned if manager.lock is None else None)
+    command = start_command(repo, cfg)
     install_files = ["package.json"] + ([manager.lock] if manager.lock else [])
     install_files += [
         f for f in (".npmrc", ".yarnrc", ".yarnrc.yml", ".pnpmfile.cjs") if repo.is_file(f)
@@ -222,21 +222,21 @@ def _detect_node(repo: _Repo, *, forced: bool = False) -> BuildPlan | None:
             setattr(app, name, value)
         if app.kind == "nextjs":
             app.build_args = _public_env_names(repo, ("NEXT_PUBLIC_",))
-            port = _command_port(command) or port
+            port = command_port(command) or port
         elif app.kind == "spa":
             app.build_args = _public_env_names(repo)
             port = df.NGINX_PORT
             framework.label += " served by nginx"
         else:
-            app.prune = _first_tool(app.command or start) not in dev and app.ship is None
+            app.prune = first_tool(app.command or start) not in dev and app.ship is None
             app.build_args = _public_env_names(repo) if app.build_step else []
-            port = _command_port(app.command) or port
+            port = command_port(app.command) or port
         if app.kind == "spa" and not (app.build or app.build_command):
             app.build = True  # a static tool always builds; `npm run build` is its default
         description = f"{framework.label}, {tail}"
     else:
         strategy = "node"
-        app.prune = _first_tool(command or start) not in dev
+        app.prune = first_tool(command or start) not in dev
         if ts is not None:
             app.build_command, compiled = ts
             app.expect = [(compiled, "the compiled entry file (in the tsconfig outDir)")]
@@ -257,12 +257,12 @@ def _detect_node(repo: _Repo, *, forced: bool = False) -> BuildPlan | None:
         description = f"Node app ({how}), {tail}"
         source_file = entry or _script_file(start)
         port = (
-            _command_port(command)
-            or _hardcoded_port(repo.read(source_file or "", 256_000) if source_file else None)
+            command_port(command)
+            or hardcoded_port(repo.read(source_file or "", 256_000) if source_file else None)
             or port
         )
         if port != df.NODE_PORT:
             repo.notes.append(f"The app listens on {port} whatever PORT says")
     app.description = description
     dockerfile = df.node_dockerfile(app)
-    return _generated(strategy, description, dockerfile, port, repo, app.build_args)
+    return generated_plan(strategy, description, dockerfile, port, repo, app.build_args)

@@ -16,8 +16,8 @@ from typing import Any
 
 from .jsconfig import UNKNOWN, Call, read_js_config, unwrap
 from .plan import DetectionError
-from .repo import _Repo
-from .versions import _satisfiable, _semver_groups, _vparts
+from .repo import Repo
+from .versions import satisfiable, semver_groups, version_parts
 
 # Frameworks' own servers read HOST and default to localhost (Astro) or "all" (the others):
 # setting it makes every one of them face outwards.
@@ -35,7 +35,7 @@ class Framework:
 
 @dataclass
 class NodeContext:
-    repo: _Repo
+    repo: Repo
     pkg: dict
     scripts: dict[str, str]
     deps: dict[str, str]  # dependencies + devDependencies
@@ -46,13 +46,13 @@ class NodeContext:
         return any(n in self.deps for n in names)
 
 
-def config_file(repo: _Repo, stem: str) -> str | None:
+def config_file(repo: Repo, stem: str) -> str | None:
     return repo.first(
         *(f"{stem}.{ext}" for ext in ("ts", "mts", "js", "mjs", "cjs")),
     )
 
 
-def read_config(repo: _Repo, stem: str):
+def read_config(repo: Repo, stem: str):
     """The parsed `<stem>.config.*` and its file name; (None, None) when there is none."""
     name = config_file(repo, f"{stem}.config")
     if not name:
@@ -79,16 +79,16 @@ def major_version(ctx: NodeContext, name: str) -> int | None:
         try:
             packages = json.loads(lock).get("packages") or {}
             version = (packages.get(f"node_modules/{name}") or {}).get("version")
-            parts = _vparts(str(version or ""))
+            parts = version_parts(str(version or ""))
             if parts:
                 return parts[0]
         except (json.JSONDecodeError, AttributeError):
             pass
     spec = str(ctx.deps.get(name, ""))
-    groups = _semver_groups(spec)
+    groups = semver_groups(spec)
     if not groups or not any(groups):
         return None  # "latest", "*", a tag or a URL: the newest
-    return next((m for m in range(0, 50) if _satisfiable((m,), groups)), None)
+    return next((m for m in range(0, 50) if satisfiable((m,), groups)), None)
 
 
 def _note_unknown(ctx: NodeContext, name: str, key: str, assumed: str) -> None:
@@ -293,7 +293,7 @@ def _framework_astro(ctx: NodeContext) -> Framework | None:
 # Single-page apps and other static builds
 
 
-def vite_output(repo: _Repo) -> str | None:
+def vite_output(repo: Repo) -> str | None:
     """Where `vite build` writes: build.outDir, relative to `root`."""
     config, name = read_config(repo, "vite")
     if config is None:
@@ -328,7 +328,7 @@ def static_tool(ctx: NodeContext) -> str | None:
     return next((t for t in STATIC_TOOLS if t in ctx.deps), None)
 
 
-def angular_outputs(repo: _Repo) -> list[str]:
+def angular_outputs(repo: Repo) -> list[str]:
     dirs: list[str] = []
     data = read_jsonc(repo.read("angular.json") or "{}") if repo.is_file("angular.json") else {}
     projects = data.get("projects") if isinstance(data, dict) else None

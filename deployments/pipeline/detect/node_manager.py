@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .repo import _Repo
-from .versions import _vparts
+from .repo import Repo
+from .versions import version_parts
 
 
 @dataclass
@@ -30,7 +30,7 @@ _LOCKS = (
 )
 
 
-def node_manager(repo: _Repo, pkg: dict) -> NodeManager:
+def node_manager(repo: Repo, pkg: dict) -> NodeManager:
     locks = [(name, lock) for name, lock in _LOCKS if repo.is_file(lock)]
     declared = str(pkg.get("packageManager") or "")
     match = re.match(r"^(npm|yarn|pnpm)@([\w.-]+)", declared)  # "+sha512..." is left out
@@ -50,7 +50,7 @@ def node_manager(repo: _Repo, pkg: dict) -> NodeManager:
         version = declared_version or pnpm_for_lock(repo.read("pnpm-lock.yaml", 4096) or "")
     elif name == "yarn":
         head = repo.read("yarn.lock", 4096) or ""
-        major = _vparts(declared_version or "")
+        major = version_parts(declared_version or "")
         if "__metadata:" in head or (major and major[0] >= 2):
             version = declared_version or berry_for_lock(head)
             repo.notes.append(

@@ -9,11 +9,11 @@ from .. import dockerfiles as df
 from ..compose_check import find_compose_file as _find_compose_file
 from ..compose_check import inspect_compose
 from ..ports import expose_ports, pick_app_port
-from .plan import BuildPlan, _generated
-from .repo import _Repo
+from .plan import BuildPlan, generated_plan
+from .repo import Repo
 
 
-def _detect_compose(repo: _Repo) -> BuildPlan | None:
+def detect_compose(repo: Repo) -> BuildPlan | None:
     name = _find_compose_file(repo.root)
     if not name:
         return None
@@ -48,7 +48,7 @@ def _detect_compose(repo: _Repo) -> BuildPlan | None:
     )
 
 
-def _detect_dockerfile(repo: _Repo) -> BuildPlan | None:
+def detect_dockerfile(repo: Repo) -> BuildPlan | None:
     name = repo.first("Dockerfile", "dockerfile")
     if not name:
         return None
@@ -99,12 +99,12 @@ def _detect_dockerfile(repo: _Repo) -> BuildPlan | None:
 STATIC_DIRS = (".", "public", "dist", "build", "site", "_site", "www", "html", "docs")
 
 
-def _detect_static(repo: _Repo) -> BuildPlan | None:
+def detect_static(repo: Repo) -> BuildPlan | None:
     folder = next((d for d in STATIC_DIRS if repo.is_file(f"{d}/index.html")), None)
     if folder is None:
         return None
     where = "index.html" if folder == "." else f"{folder}/index.html"
     site = df.StaticSite(description=f"Static site ({where}) served by nginx", source_dir=folder)
-    return _generated(
+    return generated_plan(
         "static", site.description, df.static_dockerfile(site), df.NGINX_PORT, repo, []
     )

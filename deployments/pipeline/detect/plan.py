@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import dockerfiles as df
-from .repo import _Repo
+from .repo import Repo
 
 # Strategy families a user can force (`detect_project(strategy=...)`), and the strategies
 # detection reports for each.
@@ -57,8 +57,8 @@ class DetectionError(Exception):
     """Nothing buildable was found; the message says what was looked for and what to add."""
 
 
-def _generated(
-    strategy: str, summary: str, dockerfile: str, port: int, repo: _Repo, build_args: list[str]
+def generated_plan(
+    strategy: str, summary: str, dockerfile: str, port: int, repo: Repo, build_args: list[str]
 ) -> BuildPlan:
     images = df.analyze_dockerfile(dockerfile).base_images
     if build_args:

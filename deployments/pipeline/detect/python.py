@@ -9,13 +9,13 @@ import time
 from dataclasses import dataclass
 
 from .. import dockerfiles as df
-from .commands import _command_port, _first_tool, _hardcoded_port, _start_command
+from .commands import command_port, first_tool, hardcoded_port, start_command
 from .declared import platform_config
-from .plan import BuildPlan, _generated
+from .plan import BuildPlan, generated_plan
 from .python_deps import python_deps
-from .repo import _Repo
+from .repo import Repo
 from .system_packages import system_packages
-from .versions import _python_version
+from .versions import python_version
 
 # fmt: off
 PY_MARKERS = (
@@ -40,7 +40,7 @@ SCRIPT_SERVERS = {
 SCRIPT_ENTRIES = ("streamlit_app.py", "Home.py", "dashboard.py", *PY_ENTRIES)
 
 
-def _script_server(repo: _Repo, names: set[str]) -> tuple[str, str] | None:
+def _script_server(repo: Repo, names: set[str]) -> tuple[str, str] | None:
     """(framework, entry file) of a Streamlit or Gradio app: a top file importing it."""
     for framework in SCRIPT_SERVERS:
         if framework not in names:
@@ -116,7 +116,7 @@ def _module_of(rel: str) -> tuple[str, str] | None:
     return root, ".".join(parts)
 
 
-def _find_app(repo: _Repo, framework: str, required: bool) -> _AppRef | None:
+def _find_app(repo: Repo, framework: str, required: bool) -> _AppRef | None:
     candidates = [
         f
         for f in repo.walk()
@@ -153,7 +153,7 @@ def _find_app(repo: _Repo, framework: str, required: bool) -> _AppRef | None:
     return (instances or factories or [None])[0]
 
 
-def _find_manage(repo: _Repo) -> str | None:
+def _find_manage(repo: Repo) -> str | None:
     if repo.is_file("manage.py"):
         return "."
     dirs = sorted(
@@ -162,7 +162,7 @@ def _find_manage(repo: _Repo) -> str | None:
     return dirs[0] if len(dirs) == 1 else None
 
 
-def _django(repo: _Repo, base: str) -> str | None:
+def _django(repo: Repo, base: str) -> str | None:
     """The gunicorn target (`mysite.wsgi:application`) of the project whose manage.py is in
     `base`: WSGI_APPLICATION from the settings, else the settings package's wsgi.py."""
     prefix = "" if base == "." else f"{base}/"
@@ -219,7 +219,7 @@ def _django(repo: _Repo, base: str) -> str | None:
 
 
 def _server_for(command: str, names: set[str]) -> list[str]:
-    tool = _first_tool(command)
+    tool = first_tool(command)
     if (
         tool in ("gunicorn", "uvicorn", "daphne", "hypercorn", "waitress-serve")
         and tool not in names
@@ -229,7 +229,7 @@ def _server_for(command: str, names: set[str]) -> list[str]:
 
 
 def _system_packages(
-    repo: _Repo, app: df.PythonApp, names: set[str], extras: dict[str, set[str]]
+    repo: Repo, app: df.PythonApp, names: set[str], extras: dict[str, set[str]]
 ) -> None:
     needs = system_packages(names, extras)
     app.build_packages, app.runtime_packages = needs.build, needs.runtime
@@ -245,7 +245,7 @@ def _system_packages(
         )
 
 
-def _detect_python(repo: _Repo, *, forced: bool = False) -> BuildPlan | None:
+def detect_python(repo: Repo, *, forced: bool = False) -> BuildPlan | None:
     cfg = platform_config(repo)
     markers = [m for m in PY_MARKERS if repo.is_file(m)]
     manage_dir = _find_manage(repo)
@@ -262,10 +262,10 @@ def _detect_python(repo: _Repo, *, forced: bool = False) -> BuildPlan | None:
             )
         return None
     first_note = len(repo.notes)
-    version = _python_version(repo)
+    version = python_version(repo)
     deps = python_deps(repo)
     names = deps.names
-    command = _start_command(repo, cfg)
+    command = start_command(repo, cfg)
     if cfg.build:
         repo.notes.append(
             f"{cfg.build.source} `{cfg.build.command}` is not run: Butler installs the "
@@ -329,7 +329,7 @@ def _detect_python(repo: _Repo, *, forced: bool = False) -> BuildPlan | None:
     elif entry or repo.is_file("__main__.py"):
         run = f"python {entry}" if entry else "python ."
         strategy, what, default_command, servers = "python", f"Python app ({run})", run, []
-        port = _hardcoded_port(repo.read(entry or "__main__.py", 256_000)) or port
+        port = hardcoded_port(repo.read(entry or "__main__.py", 256_000)) or port
     else:
         repo.hints.append(
             "Python project without an entry point: add a Procfile 'web:' line, or main.py/app.py"
@@ -342,7 +342,7 @@ def _detect_python(repo: _Repo, *, forced: bool = False) -> BuildPlan | None:
             repo.notes.append(
                 f"{server} is not in the dependencies: installed for the Procfile command"
             )
-        port = _command_port(command) or port
+        port = command_port(command) or port
         if strategy != "procfile":
             what += f" ({cfg.start.source})"
     else:
@@ -353,4 +353,4 @@ def _detect_python(repo: _Repo, *, forced: bool = False) -> BuildPlan | None:
     if port != df.PYTHON_PORT:
         repo.notes.append(f"The app listens on {port} whatever PORT says")
     app.description = f"{what}, {tail}"
-    return _generated(strategy, app.description, df.python_dockerfile(app), port, repo, [])
+    return generated_plan(strategy, app.description, df.python_dockerfile(app), port, repo, [])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .repo import _Repo, _toml
+from .repo import Repo, read_toml
 
 
 def _norm(name: str) -> str:
@@ -52,7 +52,7 @@ def _collect(requirement: Requirement | None, names: set[str], extras: dict[str,
 
 
 def _requirements(
-    repo: _Repo, rel: str, seen: list[str], names: set[str], extras: dict[str, set[str]]
+    repo: Repo, rel: str, seen: list[str], names: set[str], extras: dict[str, set[str]]
 ) -> bool:
     """Collect names and included files of a requirements file; True if it needs the source."""
     if rel in seen or len(seen) > 20 or not repo.is_file(rel):
@@ -76,9 +76,9 @@ def _requirements(
     return local
 
 
-def _lock_names(repo: _Repo, rel: str) -> set[str]:
+def _lock_names(repo: Repo, rel: str) -> set[str]:
     """Every package a uv.lock or poetry.lock pins (`[[package]] name = ...`)."""
-    data = _toml(repo, rel) or {}
+    data = read_toml(repo, rel) or {}
     packages = data.get("package") if isinstance(data.get("package"), list) else []
     return {_norm(str(p["name"])) for p in packages if isinstance(p, dict) and p.get("name")}
 
@@ -99,8 +99,8 @@ def _pipfile_spec(name: str, value: object) -> str | None:
     return f"{text}; {markers}" if isinstance(markers, str) and markers else text
 
 
-def _pipfile(repo: _Repo) -> PyDeps:
-    pipfile = _toml(repo, "Pipfile") or {}
+def _pipfile(repo: Repo) -> PyDeps:
+    pipfile = read_toml(repo, "Pipfile") or {}
     packages = pipfile.get("packages") if isinstance(pipfile.get("packages"), dict) else {}
     names: set[str] = set()
     extras: dict[str, set[str]] = {}
@@ -125,7 +125,7 @@ def _pipfile(repo: _Repo) -> PyDeps:
     return PyDeps("pipenv (Pipfile)", names, {"pipenv": "skip-lock"}, extras)
 
 
-def _packaged(repo: _Repo, pyproject: dict, project: dict, poetry: dict) -> bool:
+def _packaged(repo: Repo, pyproject: dict, project: dict, poetry: dict) -> bool:
     name = str(project.get("name") or poetry.get("name") or "")
     module = name.replace("-", "_").lower()
     return bool(
@@ -137,7 +137,7 @@ def _packaged(repo: _Repo, pyproject: dict, project: dict, poetry: dict) -> bool
     )
 
 
-def _pyproject(repo: _Repo, pyproject: dict) -> PyDeps:
+def _pyproject(repo: Repo, pyproject: dict) -> PyDeps:
     project = pyproject.get("project") if isinstance(pyproject.get("project"), dict) else {}
     tool = pyproject.get("tool") if isinstance(pyproject.get("tool"), dict) else {}
     poetry = tool.get("poetry") if isinstance(tool.get("poetry"), dict) else {}
@@ -173,7 +173,7 @@ def _pyproject(repo: _Repo, pyproject: dict) -> PyDeps:
     return PyDeps("pip (pyproject.toml)", names, fields, extras)
 
 
-def python_deps(repo: _Repo) -> PyDeps:
+def python_deps(repo: Repo) -> PyDeps:
     """How the repo's dependencies are installed, and their names."""
     if repo.is_file("requirements.txt"):
         names: set[str] = set()
@@ -186,7 +186,7 @@ def python_deps(repo: _Repo) -> PyDeps:
             )
         fields = {"requirement_files": files, "copy_source_first": local}
         return PyDeps("pip (requirements.txt)", names, fields, extras)
-    pyproject = _toml(repo, "pyproject.toml") if repo.is_file("pyproject.toml") else None
+    pyproject = read_toml(repo, "pyproject.toml") if repo.is_file("pyproject.toml") else None
     if repo.is_file("uv.lock") and pyproject is not None:
         return _pyproject(repo, pyproject)
     if repo.is_file("Pipfile"):

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from .repo import _Repo, _toml
+from .repo import Repo, read_toml
 
 
-def _vparts(text: str) -> tuple[int, ...] | None:
+def version_parts(text: str) -> tuple[int, ...] | None:
     match = re.match(r"^\s*v?(\d+(?:\.\d+)*)", text)
     return tuple(int(x) for x in match.group(1).split(".")) if match else None
 
@@ -42,7 +42,7 @@ def _test(version: tuple[int, int, int], comp: Comparator) -> bool:
     }[op]
 
 
-def _satisfiable(prefix: tuple[int, ...], groups: list[list[Comparator]]) -> bool:
+def satisfiable(prefix: tuple[int, ...], groups: list[list[Comparator]]) -> bool:
     """Does any version starting with `prefix` satisfy one of the AND-groups?"""
     numbers = {0, 999}
     for group in groups:
@@ -59,7 +59,7 @@ def _satisfiable(prefix: tuple[int, ...], groups: list[list[Comparator]]) -> boo
 _PEP440 = re.compile(r"(~=|===|==|!=|<=|>=|<|>|\^|~|=)?\s*(\d+(?:\.\d+)*)(\.\*)?")
 
 
-def _pep440_groups(spec: str) -> list[list[Comparator]] | None:
+def pep440_groups(spec: str) -> list[list[Comparator]] | None:
     """Simple PEP 440 specifiers (and Poetry's ^, ~, ||) as AND-groups; None if not simple."""
     groups = []
     for alternative in spec.split("||"):
@@ -86,7 +86,7 @@ def _pep440_groups(spec: str) -> list[list[Comparator]] | None:
     return groups
 
 
-def _semver_groups(spec: str) -> list[list[Comparator]] | None:
+def semver_groups(spec: str) -> list[list[Comparator]] | None:
     groups = []
     for alternative in spec.split("||"):
         text = alternative.strip().replace(",", " ")
@@ -160,9 +160,9 @@ def _choose(
     """The default when it satisfies the range, else the fitting version closest to it."""
     if groups is None:
         return None
-    if default in known and _satisfiable(prefix(default), groups):
+    if default in known and satisfiable(prefix(default), groups):
         return default
-    fitting = [v for v in known if _satisfiable(prefix(v), groups)]
+    fitting = [v for v in known if satisfiable(prefix(v), groups)]
     if not fitting:
         return None
 
@@ -192,10 +192,10 @@ def _span(versions: list[tuple[int, ...]], label: Callable[[tuple[int, ...]], st
     return label(low) if low == high else f"{label(low)} to {label(high)}"
 
 
-def _python_fallback(repo: _Repo, source: str, spec: str, groups) -> str | None:
+def _python_fallback(repo: Repo, source: str, spec: str, groups) -> str | None:
     """For a readable range no supported Python meets: the nearest one, with a warning."""
     universe = [(2, m) for m in range(0, 8)] + [(3, m) for m in range(0, 30)]
-    wanted = [v for v in universe if groups and _satisfiable(v, groups)]
+    wanted = [v for v in universe if groups and satisfiable(v, groups)]
     if not wanted:
         return None
     supported = supported_python_versions()
@@ -209,7 +209,7 @@ def _python_fallback(repo: _Repo, source: str, spec: str, groups) -> str | None:
     return chosen
 
 
-def _setup_python_requires(repo: _Repo) -> str | None:
+def _setup_python_requires(repo: Repo) -> str | None:
     """`python_requires` of setup.cfg ([options]) or setup.py (a literal keyword argument)."""
     text = repo.read("setup.cfg") if repo.is_file("setup.cfg") else None
     if text:
@@ -238,12 +238,12 @@ def _setup_python_requires(repo: _Repo) -> str | None:
     return None
 
 
-def _python_version(repo: _Repo) -> str:
+def python_version(repo: Repo) -> str:
     default = str(settings.BUTLER_DEFAULT_PYTHON_VERSION)
     supported = supported_python_versions()
 
     def exact(text: str, source: str) -> str | None:
-        parts = _vparts(text)
+        parts = version_parts(text)
         if not parts or len(parts) < 2 or parts[0] not in (2, 3):
             repo.notes.append(
                 f"{source}: '{text.strip()}' is not a CPython version; using {default}"
@@ -272,11 +272,11 @@ def _python_version(repo: _Repo) -> str:
     if text and text.strip():
         return exact(text.strip().removeprefix("python-"), "runtime.txt") or default
     spec, source = None, ""
-    pipfile = _toml(repo, "Pipfile")
+    pipfile = read_toml(repo, "Pipfile")
     requires = pipfile.get("requires", {}) if pipfile else {}
     if isinstance(requires, dict) and requires.get("python_version"):
         return exact(str(requires["python_version"]), "Pipfile") or default
-    pyproject = _toml(repo, "pyproject.toml") or {}
+    pyproject = read_toml(repo, "pyproject.toml") or {}
     project = pyproject.get("project") if isinstance(pyproject.get("project"), dict) else {}
     tool = pyproject.get("tool") if isinstance(pyproject.get("tool"), dict) else {}
     poetry = tool.get("poetry") if isinstance(tool.get("poetry"), dict) else {}
@@ -289,7 +289,7 @@ def _python_version(repo: _Repo) -> str:
         spec, source = setup_spec, "python_requires"
     if not spec:
         return default
-    groups = _pep440_groups(spec)
+    groups = pep440_groups(spec)
     chosen = _choose(default, supported, _py_key, groups)
     if chosen is None and groups is not None:
         fallback = _python_fallback(repo, source, spec, groups)
@@ -312,7 +312,7 @@ NODE_CODENAMES = {
 # fmt: on
 
 
-def _node_range(repo: _Repo, source: str, value: str, default: str) -> str | None:
+def _node_range(repo: Repo, source: str, value: str, default: str) -> str | None:
     """The supported Node line for a range or pin; the nearest one (with a warning) when
     none fits; None when the range cannot be read."""
     lowered = value.lower()
@@ -321,7 +321,7 @@ def _node_range(repo: _Repo, source: str, value: str, default: str) -> str | Non
         value = NODE_CODENAMES[lowered[4:]]
     elif lowered in ("node", "stable", "latest", "current", "lts/*", "lts", "*"):
         return default
-    groups = _semver_groups(value)
+    groups = semver_groups(value)
     version = _choose(
         default,
         supported,
@@ -331,7 +331,7 @@ def _node_range(repo: _Repo, source: str, value: str, default: str) -> str | Non
     )
     if version is not None:
         return version
-    wanted = [(m,) for m in range(0, 60) if groups and _satisfiable((m,), groups)]
+    wanted = [(m,) for m in range(0, 60) if groups and satisfiable((m,), groups)]
     if wanted:
         chosen = _nearest(wanted, supported, lambda v: (int(v),))
         span = _span(wanted, lambda v: str(v[0]))
@@ -345,7 +345,7 @@ def _node_range(repo: _Repo, source: str, value: str, default: str) -> str | Non
     return None
 
 
-def _node_version(repo: _Repo, pkg: dict, *, unpinned: list[str] | None = None) -> str:
+def node_version(repo: Repo, pkg: dict, *, unpinned: list[str] | None = None) -> str:
     """engines.node decides; a .nvmrc/.node-version pin that satisfies it is more precise.
 
     With neither, and dependencies that resolve to their newest release at every install
@@ -364,8 +364,8 @@ def _node_version(repo: _Repo, pkg: dict, *, unpinned: list[str] | None = None) 
             break
     pinned = _node_range(repo, pin_source, pin, default) if pin else None
     if wanted:
-        groups = _semver_groups(wanted)
-        if pinned and groups is not None and _satisfiable((int(pinned),), groups):
+        groups = semver_groups(wanted)
+        if pinned and groups is not None and satisfiable((int(pinned),), groups):
             repo.notes.append(
                 f"Node {pinned} from {pin_source} (satisfies engines.node '{wanted}')"
             )
