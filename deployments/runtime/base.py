@@ -183,6 +183,12 @@ class Runtime(Protocol):
     def compose_down(self, *, project_name: str) -> None: ...
     def compose_containers(self, project_name: str) -> list[ContainerInfo]: ...
 
+    # sockets
+    def listening_sockets(self, name_or_id: str) -> list[tuple[str, int]] | None:
+        """(address, port) of the TCP sockets listening inside the container, such as
+        ("127.0.0.1", 3000) or ("::", 8000); None when the runtime cannot tell."""
+        ...
+
 
 def tail_lines(lines: list[str] | tuple[str, ...], n: int = 30) -> str:
     return "\n".join(list(lines)[-n:])

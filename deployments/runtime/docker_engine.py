@@ -375,6 +375,52 @@ class DockerRuntime(BuildMixin, ComposeMixin):
                     continue  # removed while we were listing
         return sorted(infos, key=lambda c: c.name)
 
+    # ---- sockets ----
+
+    def listening_sockets(self, name_or_id: str) -> list[tuple[str, int]] | None:
+        """(address, port) of the TCP sockets listening in the container's network namespace,
+        read from /proc/net/tcp{,6} inside it; None when that cannot be read (no `cat` in
+        the image, the container not running)."""
+        attrs = self._inspect_ours(name_or_id)
+        try:
+            result = (
+                self._connect()
+                .containers.get(attrs["Id"])
+                .exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], stdout=True, stderr=False)
+            )
+        except (docker.errors.DockerException, requests.RequestException):
+            return None
+        text = (result.output or b"").decode("ascii", errors="replace")
+        if "local_address" not in text:
+            return None
+        return self.parse_proc_net_tcp(text)
+
+    @staticmethod
+    def parse_proc_net_tcp(text: str) -> list[tuple[str, int]]:
+        """LISTEN sockets of /proc/net/tcp and tcp6 text: ("127.0.0.1", 3000), ("::", 80)."""
+        found: list[tuple[str, int]] = []
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != "0A" or ":" not in fields[1]:
+                continue
+            address_hex, _, port_hex = fields[1].partition(":")
+            try:
+                raw = bytes.fromhex(address_hex)
+                port = int(port_hex, 16)
+            except ValueError:
+                continue
+            # The kernel prints each 32-bit word in host (little-endian) order.
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            if len(words) == 4:
+                address = socket.inet_ntop(socket.AF_INET, words)
+            elif len(words) == 16:
+                address = socket.inet_ntop(socket.AF_INET6, words)
+            else:
+                continue
+            if (address, port) not in found:
+                found.append((address, port))
+        return found
+
 
 def _container_info(attrs: dict) -> ContainerInfo:
     config = attrs.get("Config") or {}

@@ -349,3 +349,12 @@ class FakeRuntime:
 
     def compose_containers(self, project_name: str) -> list[ContainerInfo]:
         return self.list_containers({COMPOSE_PROJECT_LABEL: project_name})
+
+    # ---- sockets ----
+
+    def listening_sockets(self, name_or_id: str) -> list[tuple[str, int]] | None:
+        """Tests script the container's listening sockets with `fake.listening = [...]`;
+        unset, the fake cannot tell (None), like an image without `cat`."""
+        self._find(name_or_id)
+        listening = getattr(self, "listening", None)
+        return None if listening is None else list(listening)
