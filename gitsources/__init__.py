@@ -9,6 +9,7 @@ the two can never disagree. Every app imports this package; it imports none of t
 
 from .addresses import Unresolvable, check_addresses, resolve
 from .cloning import CloneResult, GitCredential, GitError, clone, sanitize
+from .rootdir import RootDirError, resolve_root_dir, validate_root_dir
 from .rules import (
     MAX_URL_LENGTH,
     BranchError,
@@ -45,6 +46,7 @@ __all__ = [
     "GitError",
     "GitSourceError",
     "GitUrlError",
+    "RootDirError",
     "Unresolvable",
     "check_addresses",
     "check_git_source",
@@ -52,7 +54,9 @@ __all__ = [
     "network_host",
     "repo_name_from_url",
     "resolve",
+    "resolve_root_dir",
     "sanitize",
     "validate_branch",
     "validate_git_url",
+    "validate_root_dir",
 ]

@@ -4,6 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# How to build: "auto" detects; the others force a family (what detection calls FAMILIES).
+BUILD_STRATEGIES = ("auto", "compose", "dockerfile", "node", "python", "static")
+
 
 class Project(models.Model):
     """A deployable app: a single repository, or a multi-repo parent with two components.
@@ -38,6 +41,12 @@ class Project(models.Model):
     app_name = models.SlugField(max_length=63)
     git_url = models.CharField(max_length=4200)
     branch = models.CharField(max_length=255, blank=True, default="")
+    # What the user asked for: how to build ("auto" detects), and which folder of the
+    # repository to build ("" its top; a monorepo's "frontend").
+    strategy = models.CharField(
+        max_length=16, choices=[(s, s) for s in BUILD_STRATEGIES], default="auto"
+    )
+    root_dir = models.CharField(max_length=255, blank=True, default="")
     parent = models.ForeignKey(
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
     )

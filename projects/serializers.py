@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from projects.models import Project
+from projects.models import BUILD_STRATEGIES, Project
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -21,6 +21,8 @@ class ProjectSerializer(serializers.ModelSerializer):
             "container_name",
             "git_url",
             "branch",
+            "strategy",
+            "root_dir",
             "status",
             "deployed_url",
             "project_type",
@@ -41,6 +43,11 @@ class ProjectImportSerializer(serializers.Serializer):
         help_text="an access token for a private https repository (kept encrypted)",
     )  # fmt: skip
     git_username = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    strategy = serializers.ChoiceField(choices=BUILD_STRATEGIES, default="auto")
+    root_dir = serializers.CharField(
+        max_length=255, required=False, allow_blank=True,
+        help_text="the folder of the repository to build (a monorepo's frontend/)",
+    )  # fmt: skip
 
 
 class ProjectImportSplitSerializer(serializers.Serializer):
@@ -48,6 +55,8 @@ class ProjectImportSplitSerializer(serializers.Serializer):
     backend_url = serializers.CharField(max_length=2048, trim_whitespace=False)
     app_name = serializers.CharField(max_length=63, required=False, allow_blank=True)
     branch = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    frontend_root_dir = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    backend_root_dir = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
 class RenameSerializer(serializers.Serializer):

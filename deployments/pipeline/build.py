@@ -77,18 +77,22 @@ def fetch_source(ctx: DeployContext) -> Source:
         ctx.save(commit_sha=result.commit_sha)
         ctx.log.info(f"Cloned commit {result.commit_sha[:12]} of branch {result.branch}")
     with ctx.phase("detect"):
-        plan = detect_project(ctx.src)
+        project = ctx.project
+        plan = detect_project(ctx.src, strategy=project.strategy, root_dir=project.root_dir)
+        ctx.plan = plan
+        ctx.context = ctx.src / plan.context_dir
         ctx.save(strategy=plan.strategy, generated_dockerfile=plan.generated_dockerfile or "")
-        ctx.log.info(f"Detected: {plan.summary}")
+        where = f" in {plan.context_dir}/" if plan.context_dir else ""
+        ctx.log.info(f"Detected{where}: {plan.summary}")
         for note in plan.notes:
-            ctx.log.info(note)
+            (ctx.log.warning if note in plan.warnings else ctx.log.info)(note)
     env_read_at = timezone.now()
     environment = resolve_environment(
         project=ctx.project, log=ctx.log, public_build_names=plan.build_args
     )
-    warnings = warn_unset(src=ctx.src, env=environment.env, log=ctx.log)
-    if warnings:
-        ctx.save(warnings=[*ctx.deployment.warnings, *warnings])
+    unset, ctx.code_reads = warn_unset(src=ctx.context, env=environment.env, log=ctx.log)
+    if plan.warnings or unset:
+        ctx.save(warnings=[*ctx.deployment.warnings, *plan.warnings, *unset])
     return Source(
         plan=plan, tree_sha=result.tree_sha, environment=environment, env_read_at=env_read_at
     )
@@ -103,6 +107,7 @@ def image_tag(ctx: DeployContext, source: Source, dockerfile_text: str) -> str:
         settings.BUTLER_INSTANCE_ID,
         str(ctx.project.id),
         source.tree_sha,
+        plan.context_dir,
         plan.dockerfile or "",
     ):
         digest.update(part.encode() + b"\0")
@@ -126,11 +131,12 @@ def build_image(ctx: DeployContext, source: Source) -> Runnable:
             for line in plan.generated_dockerfile.splitlines():
                 ctx.log.build(f"  {line}")
         else:
-            dockerfile_text = read_text(ctx.src, plan.dockerfile) or ""
-        if read_text(ctx.src, ".dockerignore") is None:
+            dockerfile_text = read_text(ctx.context, plan.dockerfile) or ""
+        if read_text(ctx.context, ".dockerignore") is None:
             dockerignore = dockerfiles.default_dockerignore()
     except UnsafePath as exc:
         raise PipelineFailure(f"{exc}. Commit the file itself instead.") from None
+    ctx.dockerfile_text = dockerfile_text
     tag = image_tag(ctx, source, dockerfile_text)
     ctx.move(Deployment.Status.BUILDING)
     with ctx.phase("build"):
@@ -139,7 +145,7 @@ def build_image(ctx: DeployContext, source: Source) -> Runnable:
         else:
             ctx.log.info(f"Building image {tag}")
             ctx.runtime.build_image(
-                context_dir=ctx.src,
+                context_dir=ctx.context,
                 dockerfile=plan.dockerfile,
                 tag=tag,
                 labels=ctx.labels(),

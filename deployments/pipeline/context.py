@@ -42,7 +42,11 @@ class DeployContext:
         self.runtime = get_runtime()
         self.cancel = CancelToken()
         self.workdir = Path(settings.BUTLER_WORK_DIR) / f"deployment-{deployment.id}"
-        self.src = self.workdir / "src"
+        self.src = self.workdir / "src"  # the clone
+        self.context = self.src  # the folder built: the clone, or its `root_dir`
+        self.plan = None  # the build plan, once detection made one
+        self.dockerfile_text = ""  # the Dockerfile built (to point at a line when it fails)
+        self.code_reads: set[str] = set()  # variables the code reads (for explanations)
         self.timings: dict[str, float] = dict(deployment.phase_timings or {})
         # What this run made, so a failure or cancel can remove exactly that.
         self.built_image: str | None = None

@@ -19,6 +19,7 @@ from django.conf import settings
 from core.cancel import Cancelled
 from deployments import transitions
 from deployments.models import Deployment
+from deployments.networks import project_network, project_network_labels
 from deployments.pipeline.build import Runnable, build_image, fetch_source
 from deployments.pipeline.compose import deploy_compose
 from deployments.pipeline.context import DeployContext, Watchman, worker_name
@@ -50,7 +51,14 @@ def run_deployment(deployment_id: int) -> str | None:
         _cleanup(ctx)
         return exc.current
     except Exception as exc:
-        message = ctx.log.mask(failure_message(exc))
+        message = ctx.log.mask(
+            failure_message(
+                exc,
+                plan=ctx.plan,
+                image_exists=ctx.runtime.image_exists,
+                dockerfile_text=ctx.dockerfile_text,
+            )
+        )
         if not isinstance(exc, (*EXPLAINED_FAILURES, SnapshotUnreadable)):
             logger.exception("deployment %s failed unexpectedly", deployment_id)
         elif isinstance(exc, SnapshotUnreadable):
@@ -66,7 +74,9 @@ def _run(ctx: DeployContext) -> None:
     d = ctx.deployment
     ctx.log.info(f"Deployment #{d.number} of {ctx.project.app_name} (trace {d.trace_id})")
     ctx.runtime.ping()
-    ctx.runtime.ensure_network(settings.BUTLER_NETWORK)
+    ctx.runtime.ensure_network(
+        project_network(ctx.project), labels=project_network_labels(ctx.project)
+    )
     if d.trigger == Deployment.Trigger.ROLLBACK:
         release = d.release
         if release is None:

@@ -13,6 +13,7 @@ import time
 from django.conf import settings
 
 from deployments.models import Deployment
+from deployments.networks import aliases, project_network
 from deployments.pipeline.build import Runnable
 from deployments.pipeline.context import DeployContext
 from deployments.pipeline.ready import Moved, wait_until_ready
@@ -57,7 +58,8 @@ def _start(ctx: DeployContext, image: str, env: dict[str, str], port: int) -> Co
         env={**env, "PORT": str(port)},
         labels=ctx.labels(),
         container_port=port,
-        network=settings.BUTLER_NETWORK,
+        network=project_network(ctx.project),
+        aliases=aliases(ctx.project),
         memory=settings.BUTLER_CONTAINER_MEMORY,
         cpus=settings.BUTLER_CONTAINER_CPUS,
     )
@@ -69,8 +71,9 @@ def _start(ctx: DeployContext, image: str, env: dict[str, str], port: int) -> Co
 def _wait_ready(ctx: DeployContext, image: str, env: dict[str, str]) -> ContainerInfo:
     timeout = settings.BUTLER_READY_TIMEOUT
     started = time.monotonic()
+    hints = {"env_names": set(env), "code_reads": ctx.code_reads}
     result = wait_until_ready(
-        ctx.runtime, ctx.container, host=ready_host(), timeout=timeout, cancel=ctx.cancel
+        ctx.runtime, ctx.container, host=ready_host(), timeout=timeout, cancel=ctx.cancel, **hints
     )
     if isinstance(result, Moved):
         ctx.log.info(
@@ -87,5 +90,6 @@ def _wait_ready(ctx: DeployContext, image: str, env: dict[str, str]) -> Containe
             timeout=remaining,
             may_move=False,
             cancel=ctx.cancel,
+            **hints,
         )
     return result

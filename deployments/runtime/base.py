@@ -16,6 +16,15 @@ from typing import Protocol, runtime_checkable
 from core.cancel import CancelToken
 
 MANAGED_LABEL = "butler.managed"
+# What every container Butler runs gets, a compose service as much as a single container:
+# all capabilities dropped but the few an ordinary web server needs (nginx's master chowns
+# its cache dirs and switches to an unprivileged worker user; some images bind ports below
+# 1024), no new privileges, a cap on processes.
+CAP_ADD = ["CHOWN", "SETUID", "SETGID", "NET_BIND_SERVICE", "DAC_OVERRIDE", "FOWNER"]
+SECURITY_OPT = ["no-new-privileges:true"]
+PIDS_LIMIT = 1024
+# Linux bridge names of Butler's networks start with this, so one firewall rule covers all.
+BRIDGE_PREFIX = "butler"
 INSTANCE_LABEL = "butler.instance"
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
@@ -92,6 +101,17 @@ class ContainerSpec:
     memory: str
     cpus: float
     command: list[str] | None = None
+    aliases: tuple[str, ...] = ()  # names it answers to on its network
+
+
+def log_options() -> dict[str, str]:
+    """json-file options that cap a container's own log on the host's disk."""
+    from django.conf import settings
+
+    return {
+        "max-size": settings.BUTLER_CONTAINER_LOG_MAX_SIZE,
+        "max-file": str(settings.BUTLER_CONTAINER_LOG_MAX_FILES),
+    }
 
 
 @dataclass(frozen=True)
@@ -131,7 +151,7 @@ class Runtime(Protocol):
     def ping(self) -> dict: ...
 
     # networks
-    def ensure_network(self, name: str) -> None: ...
+    def ensure_network(self, name: str, labels: dict[str, str] | None = None) -> None: ...
     def remove_network(self, name: str) -> bool: ...
     def list_networks(self, labels: dict[str, str] | None = None) -> list[str]: ...
 

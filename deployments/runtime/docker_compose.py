@@ -20,6 +20,7 @@ import yaml
 
 from core.cancel import Cancelled, CancelToken
 from core.processes import ProcessStartError, run_streaming
+from core.safefiles import UnsafePath, read_text
 
 from .base import (
     COMPOSE_PROJECT_LABEL,
@@ -83,10 +84,13 @@ class ComposeMixin:
     ) -> list[ContainerInfo]:
         """`compose up -d --build --remove-orphans` in a clean environment; return containers.
 
-        The subprocess sees only PATH, a throwaway HOME, the DOCKER_* connection settings and
-        `env`, so `${SECRET_KEY}` in a compose file cannot read Butler's own secrets. On
-        failure (or `Cancelled`) the project is left as it is; call `compose_down` to clean
-        up. The builds' leftover images are removed either way.
+        `workdir` is the project directory (relative paths in the file start there);
+        `compose_file` may live elsewhere. The subprocess sees only PATH, a throwaway HOME, the
+        DOCKER_* connection settings and `env`, so `${SECRET_KEY}` in a compose file cannot
+        read Butler's own secrets; the project directory's `.env` is read by Butler without
+        following a symlink and handed over as a copy. On failure (or `Cancelled`) the
+        project is left as it is; call `compose_down` to clean up. The builds' leftover
+        images are removed either way.
         """
         if self.compose_available() is None:
             raise ComposeFailed(
@@ -99,11 +103,13 @@ class ComposeMixin:
         secrets = secret_values(env)
         try:
             override = self._write_compose_labels(compose_path, project_name, Path(home))
+            env_file = _dotenv_copy(Path(workdir), Path(home))
             run_env = {
                 **{k: v for k, v in env.items() if k not in _CONNECTION_VARS},
                 **_clean_env(home),
             }
-            args = [*self._compose_cmd, "-p", project_name, "-f", compose_file]
+            args = [*self._compose_cmd, "-p", project_name, "--project-directory", str(workdir)]
+            args += ["--env-file", str(env_file), "-f", str(compose_path)]
             args += ["-f", str(override), "up", "-d", "--build", "--remove-orphans"]
             leftovers = Leftovers()
 
@@ -205,6 +211,19 @@ class ComposeMixin:
 # Settings that say how to reach the engine; they come from Butler's environment, never from
 # a project's env vars.
 _CONNECTION_VARS = ("DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+
+
+def _dotenv_copy(project_dir: Path, into: Path) -> Path:
+    """The project directory's `.env` (what compose fills `${VAR}` defaults from), copied;
+    empty when there is none. A `.env` that is a symlink fails the deploy instead of
+    handing a host file's contents to the app."""
+    try:
+        text = read_text(project_dir, ".env") or ""
+    except UnsafePath as exc:
+        raise ComposeFailed(f"{exc}. Commit the .env file itself, or remove it.") from None
+    path = into / "compose.env"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _clean_env(home: str) -> dict[str, str]:

@@ -135,9 +135,9 @@ class FakeRuntime:
         self._check()
         return {"server_version": "fake", "api_version": "1.41"}
 
-    def ensure_network(self, name: str) -> None:
+    def ensure_network(self, name: str, labels: dict[str, str] | None = None) -> None:
         self._check()
-        self.networks.setdefault(name, self._labels(None))
+        self.networks.setdefault(name, self._labels(labels))
 
     def remove_network(self, name: str) -> bool:
         self._check()

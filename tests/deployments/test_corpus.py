@@ -1,9 +1,6 @@
 """The corpus: real public repositories (`../shared/corpus/*.bundle`) deployed on the real
 engine through `POST /deploy`, each with the outcome a user should get — served, or failed
 quickly with an error naming the cause and what to do — and nothing left behind.
-
-Outcomes that need the pipeline to pass `strategy`/`root_dir` through, or to use
-`deployments.pipeline.explain` for build failures, are strict xfails naming that wiring.
 """
 
 from __future__ import annotations
@@ -27,11 +24,6 @@ from tests.docker_fixtures import docker_cli
 pytestmark = [pytest.mark.docker, pytest.mark.corpus, pytest.mark.django_db(transaction=True)]
 
 CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpus"
-WIRING_OPTIONS = (
-    "needs pipeline wiring: strategy/root_dir passed from POST /deploy to detect_project"
-)
-WIRING_BUILD = "needs pipeline wiring: explain_build_failure in the failure message of a build"
-WIRING_IMAGE = "needs pipeline wiring: explain_missing_image with the plan's alternatives"
 
 
 @pytest.fixture
@@ -135,7 +127,6 @@ def test_nuxt_latest_builds_on_the_newest_node_and_fails_on_this_engines_node_20
     assert "render.yaml service 'nuxt-js' startCommand: yarn start (respected)" in logs
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING_BUILD)
 def test_the_nuxt_failure_names_the_node_its_dependencies_need(alice_client, corpus_repo):
     error = _failure_of(alice_client, corpus_repo, NUXT, "Nuxt build error")["error"]
     assert "requires Node ^22.18.0" in error and "runs Node 20" in error
@@ -160,7 +151,6 @@ def test_gatsby_fails_naming_the_host_its_build_could_not_reach(alice_client, co
     assert "for d in public;" in failed["generated_dockerfile"]
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING_BUILD)
 def test_gatsby_failure_says_why_the_host_was_unreachable(alice_client, corpus_repo):
     error = _failure_of(alice_client, corpus_repo, GATSBY, "raw.githubusercontent.com")["error"]
     assert "could not reach raw.githubusercontent.com" in error
@@ -174,7 +164,6 @@ def test_a_monorepo_lists_its_deployable_folders_and_asks_for_root_dir(alice_cli
     assert _seconds(failed) < 15
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING_OPTIONS)
 def test_the_monorepo_frontend_is_served_with_root_dir(alice_client, corpus_repo):
     repo = corpus_repo("railwayapp-templates--monorepo-example")
     body = deploy(alice_client, git_url=str(repo), root_dir="frontend")
@@ -183,7 +172,6 @@ def test_the_monorepo_frontend_is_served_with_root_dir(alice_client, corpus_repo
     _gone(alice_client, deployment)
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING_OPTIONS)
 def test_the_monorepo_backend_fails_naming_its_go_base_image(alice_client, corpus_repo):
     repo = corpus_repo("railwayapp-templates--monorepo-example")
     body = deploy(alice_client, git_url=str(repo), root_dir="backend")
@@ -201,7 +189,6 @@ def test_a_compose_file_that_mounts_the_docker_socket_is_refused_naming_the_dock
     assert _seconds(failed) < 15
 
 
-@pytest.mark.xfail(strict=True, reason=f"{WIRING_OPTIONS}; {WIRING_BUILD}")
 def test_the_todo_app_dockerfile_fails_naming_the_sqlite3_download_host(alice_client, corpus_repo):
     repo = corpus_repo("dockersamples--getting-started-todo-app")
     body = deploy(alice_client, git_url=str(repo), strategy="dockerfile")
@@ -216,7 +203,6 @@ def test_a_dockerfile_on_unavailable_images_fails_naming_the_image(alice_client,
     assert _seconds(failed) < 20
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING_IMAGE)
 def test_unavailable_images_name_every_missing_one_and_the_python_alternative(
     alice_client, corpus_repo
 ):
@@ -226,7 +212,6 @@ def test_unavailable_images_name_every_missing_one_and_the_python_alternative(
     assert "strategy to 'python'" in failed["error"]
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING_OPTIONS)
 def test_the_uv_example_built_as_python_serves_where_the_image_runs_its_python(
     alice_client, corpus_repo
 ):

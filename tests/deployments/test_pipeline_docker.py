@@ -42,7 +42,9 @@ def page(url: str) -> str:
 
 
 def labelled(kind: str, project_id: int) -> list[str]:
+    """This run's objects of the project (another run on the engine has its own project 1)."""
     filters = ["--filter", f"label=butler.project={project_id}"]
+    filters += ["--filter", f"label=butler.instance={settings.BUTLER_INSTANCE_ID}"]
     if kind == "container":
         out = docker_cli("ps", "-aq", *filters)
     elif kind == "image":

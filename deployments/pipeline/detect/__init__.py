@@ -23,13 +23,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from gitsources.rootdir import RootDirError, resolve_root_dir, validate_root_dir
+
 from ..compose_check import ComposeRejected, check_compose
 from .node import detect_node
 from .others import detect_compose, detect_dockerfile, detect_static
 from .plan import FAMILIES, BuildPlan, DetectionError, family_of
 from .python import detect_python
 from .repo import Repo
-from .rootdir import RootDirError, resolve_root_dir, validate_root_dir
 
 __all__ = [
     "FAMILIES",

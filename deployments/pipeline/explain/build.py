@@ -211,7 +211,7 @@ def explain_missing_image(
     info = analyze_dockerfile(dockerfile_text) if dockerfile_text else None
     line = info.from_lines.get(image) if info else None
     images = [image, *(i for i in missing if i != image)]
-    where = f"{dockerfile} line {line}" if line else dockerfile
+    where = f"{dockerfile} line {line} (its FROM)" if line else f"the FROM line of {dockerfile}"
     listed = "', '".join(images)
     cause = (
         f"The image{'s' if len(images) > 1 else ''} '{listed}' that {dockerfile} builds from "

@@ -6,8 +6,7 @@ control characters, a sane length. `resolve_root_dir` runs on the clone: the fol
 exist and neither it nor any folder on the way may be a symlink leading out of the
 repository (a symlink inside it is followed only if it stays inside).
 
-This module imports nothing from Butler, so the API layer can use `validate_root_dir`
-without importing the pipeline.
+Part of the Git sources seam (pure, no Django), so the API and the pipeline share one rule.
 """
 
 from __future__ import annotations
