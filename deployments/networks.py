@@ -1,4 +1,5 @@
-"""Which Docker network a project's containers run on, and the one builds run on.
+"""Names of what Butler makes in Docker: the network a project's containers run on, the one
+builds run on, containers, compose projects and image repositories.
 
 Each project has a network of its own (a multi-repo project one for both its components,
 which find each other there as `frontend` and `backend`); nothing else shares it, so one
@@ -8,6 +9,8 @@ share one; every Butler network's bridge is covered by the firewall (`runtime.fi
 """
 
 from __future__ import annotations
+
+import secrets
 
 from django.conf import settings
 
@@ -35,3 +38,20 @@ def aliases(project: Project) -> tuple[str, ...]:
     if project.component_type:
         return (project.component_type, project.app_name)
     return (project.app_name,)
+
+
+def _instance() -> str:
+    return settings.BUTLER_INSTANCE_ID.lower()
+
+
+def container_name(project: Project) -> str:
+    """`<app>-<instance>-<4 hex>`: named after the app, and which Butler made it."""
+    return f"{project.app_name[:40] or 'app'}-{_instance()}-{secrets.token_hex(2)}"
+
+
+def compose_project_name(project_id: int | str) -> str:
+    return f"{settings.BUTLER_COMPOSE_PREFIX}-{_instance()}-{project_id}".lower()
+
+
+def image_repository(project: Project) -> str:
+    return f"{settings.BUTLER_IMAGE_PREFIX}-{_instance()}/{project.app_name}"

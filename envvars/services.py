@@ -78,10 +78,31 @@ def _current_values(project: Project) -> tuple[dict[str, EnvironmentVariable], d
     return rows, values
 
 
+def _check_totals(*, count: int, size: int) -> None:
+    """A project's whole set stays within `BUTLER_MAX_ENV_VARS` and `BUTLER_MAX_ENV_BYTES`."""
+    if count > settings.BUTLER_MAX_ENV_VARS:
+        raise ApplicationError(
+            f"A project can have at most {settings.BUTLER_MAX_ENV_VARS} environment variables "
+            f"(this would make {count}). Remove some, or raise BUTLER_MAX_ENV_VARS.",
+            field="variables",
+        )
+    if size > settings.BUTLER_MAX_ENV_BYTES:
+        raise ApplicationError(
+            f"A project's environment variables can take at most "
+            f"{settings.BUTLER_MAX_ENV_BYTES // 1024} KB in all (this would make "
+            f"{size // 1024} KB). Raise BUTLER_MAX_ENV_BYTES if the app really needs more.",
+            field="variables",
+        )
+
+
 def _apply(*, project: Project, variables: dict[str, str], remove_missing: bool) -> dict:
     """Write `variables` (already validated) into the project's set; counts what changed."""
+    _check_totals(count=len(variables), size=sum(len(k) + len(v) for k, v in variables.items()))
     _lock_project(project)
     rows, current = _current_values(project)
+    after = dict(current) if not remove_missing else {}
+    after.update(variables)
+    _check_totals(count=len(after), size=sum(len(k) + len(v) for k, v in after.items()))
     now = timezone.now()
     to_create, to_update = [], []
     unchanged = 0
@@ -146,6 +167,9 @@ def envvar_set(
     _lock_project(project)
     row = EnvironmentVariable.objects.filter(project=project, key=key).first()
     if row is None:
+        _rows, current = _current_values(project)
+        current[key] = value
+        _check_totals(count=len(current), size=sum(len(k) + len(v) for k, v in current.items()))
         row = EnvironmentVariable.objects.create(
             project=project,
             key=key,

@@ -7,7 +7,8 @@ or branch with a 400 that names the rule, and `clone` checks them again in the w
 the two can never disagree. Every app imports this package; it imports none of them.
 """
 
-from .addresses import Unresolvable, check_addresses, resolve
+from core.addresses import AddressRefused, Unresolvable, check_addresses, resolve
+
 from .cloning import CloneResult, GitCredential, GitError, clone, sanitize
 from .rootdir import RootDirError, resolve_root_dir, validate_root_dir
 from .rules import (
@@ -31,10 +32,11 @@ def check_git_source(url: str) -> str:
     if target is not None:
         host, port, _scheme = target
         try:
-            addresses = resolve(host, port)
+            check_addresses(host, resolve(host, port))
         except Unresolvable:
             return checked
-        check_addresses(host, addresses)
+        except AddressRefused as exc:
+            raise GitUrlError(str(exc)) from None
     return checked
 
 

@@ -29,10 +29,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from core.addresses import AddressRefused, check_addresses, resolve
 from core.cancel import Cancelled, CancelToken
 from core.processes import ProcessStartError, run_streaming
 
-from .addresses import check_addresses, resolve
 from .rules import GitSourceError, network_host, validate_branch, validate_git_url
 
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
@@ -120,7 +120,7 @@ def clone(
         if branch is not None:
             validate_branch(branch)
         pin = _pinned_address(checked_url)
-    except GitSourceError as exc:
+    except (GitSourceError, AddressRefused) as exc:
         raise GitError(str(exc)) from exc
     timeout = settings.BUTLER_CLONE_TIMEOUT if timeout is None else timeout
     if max_bytes is None:

@@ -15,13 +15,16 @@ from django.conf import settings
 from django.utils import timezone
 
 import gitsources
+from core.fetch import fetch
 from core.safefiles import UnsafePath, read_text
 from deployments.models import Deployment, Release
+from deployments.networks import build_network, image_repository
 from deployments.pipeline import dockerfiles
 from deployments.pipeline.context import DeployContext
 from deployments.pipeline.detect import BuildPlan, detect_project
 from deployments.pipeline.environment import resolve_environment, warn_unset
 from deployments.pipeline.errors import PipelineFailure
+from deployments.pipeline.remote_adds import RemoteAddRefused, localize_remote_adds
 from deployments.releases import ReleaseEnv, release_env
 from projects.credentials import credential_for_clone
 
@@ -115,7 +118,7 @@ def image_tag(ctx: DeployContext, source: Source, dockerfile_text: str) -> str:
     build_args = source.environment.build_args
     for key in sorted(build_args):
         digest.update(f"{key}={build_args[key]}".encode() + b"\0")
-    return f"{settings.BUTLER_IMAGE_PREFIX}/{ctx.project.app_name}:{digest.hexdigest()[:16]}"
+    return f"{image_repository(ctx.project)}:{digest.hexdigest()[:16]}"
 
 
 def build_image(ctx: DeployContext, source: Source) -> Runnable:
@@ -143,6 +146,7 @@ def build_image(ctx: DeployContext, source: Source) -> Runnable:
         if ctx.runtime.image_exists(tag):
             ctx.log.info(f"Image {tag} is up to date: nothing changed, build skipped")
         else:
+            dockerfile_text, fetched = _fetch_remote_adds(ctx, source, dockerfile_text)
             ctx.log.info(f"Building image {tag}")
             ctx.runtime.build_image(
                 context_dir=ctx.context,
@@ -155,6 +159,8 @@ def build_image(ctx: DeployContext, source: Source) -> Runnable:
                 cancel=ctx.cancel,
                 dockerfile_text=dockerfile_text,
                 dockerignore_text=dockerignore,
+                network=build_network(),
+                extra_files=fetched,
             )
             ctx.built_image = tag
             ctx.save(image_built=True)
@@ -169,3 +175,21 @@ def build_image(ctx: DeployContext, source: Source) -> Runnable:
         strategy=plan.strategy,
         generated_dockerfile=plan.generated_dockerfile or "",
     )
+
+
+def _fetch_remote_adds(ctx: DeployContext, source: Source, text: str):
+    """The Docker daemon never downloads for a build: Butler fetches `ADD <url>` itself."""
+    limit = settings.BUTLER_BUILD_FETCH_MAX_MB * 1024 * 1024
+
+    def logged(url: str, size: int) -> None:
+        ctx.log.info(f"Downloaded {gitsources.sanitize(url)} for ADD ({size // 1024} KB)")
+
+    try:
+        return localize_remote_adds(
+            text,
+            build_args=source.environment.build_args,
+            fetch=lambda url: fetch(url, max_bytes=limit, cancel=ctx.cancel),
+            on_fetch=logged,
+        )
+    except RemoteAddRefused as exc:
+        raise PipelineFailure(str(exc)) from None

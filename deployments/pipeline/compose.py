@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from deployments.models import Deployment, Release
+from deployments.networks import build_network, compose_project_name
 from deployments.pipeline import compose_check
 from deployments.pipeline.build import Source
 from deployments.pipeline.context import DeployContext
@@ -19,7 +20,7 @@ from deployments.runtime.base import COMPOSE_SERVICE_LABEL, ContainerInfo
 
 def deploy_compose(ctx: DeployContext, source: Source) -> tuple[Release, ContainerInfo | None]:
     plan = source.plan
-    project_name = f"{settings.BUTLER_COMPOSE_PREFIX}-{ctx.project.id}"
+    project_name = compose_project_name(ctx.project.id)
     # The stack runs on its own default network: nothing else joins it.
     checked = compose_check.check_compose(
         ctx.context, plan.compose_file, labels=ctx.labels(), network=""
@@ -42,6 +43,7 @@ def deploy_compose(ctx: DeployContext, source: Source) -> tuple[Release, Contain
             on_output=ctx.log.build,
             timeout=settings.BUTLER_BUILD_TIMEOUT,
             cancel=ctx.cancel,
+            build_network=build_network(),
         )
     ctx.move(Deployment.Status.STARTING)
     with ctx.phase("ready"):

@@ -3,8 +3,9 @@
 `DeployContext` holds the deployment, its log, the runtime, the cancel token, the phase
 timings and the work dir; it moves the deployment's status through `transitions` (never by
 assignment). `Watchman` is the run's companion thread: it writes the heartbeat that tells the
-reconcile this worker is alive, and polls for a cancel request (or the deployment vanishing
-with its project) often enough to stop the run within a second or two.
+reconcile this worker is alive, polls for a cancel request (or the deployment vanishing with
+its project) often enough to stop the run within a second or two, and flushes the log, so a
+build step that prints a line and then works quietly for minutes shows that line at once.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class Watchman(threading.Thread):
         next_beat = time.monotonic() + settings.BUTLER_HEARTBEAT_SECONDS
         try:
             while not self._done.wait(CANCEL_POLL_SECONDS):
+                self.ctx.log.flush()
                 row = (
                     Deployment.objects.filter(id=deployment_id)
                     .values("status", "cancel_requested_at", "error")

@@ -7,13 +7,17 @@ container that was serving keeps serving until this one answers HTTP; only then 
 
 from __future__ import annotations
 
-import secrets
 import time
 
 from django.conf import settings
 
 from deployments.models import Deployment
-from deployments.networks import aliases, project_network
+from deployments.networks import (
+    aliases,
+    container_name,
+    project_network,
+    project_network_labels,
+)
 from deployments.pipeline.build import Runnable
 from deployments.pipeline.context import DeployContext
 from deployments.pipeline.ready import Moved, wait_until_ready
@@ -28,6 +32,8 @@ def run_image(ctx: DeployContext, runnable: Runnable) -> ContainerInfo:
     if ctx.deployment.status != Deployment.Status.STARTING:  # a rollback was claimed into it
         ctx.move(Deployment.Status.STARTING)
     with ctx.phase("start"):
+        network = project_network(ctx.project)
+        ctx.runtime.ensure_network(network, labels=project_network_labels(ctx.project))
         port = runnable.container_port
         source = "the image's EXPOSE" if port else "PORT"
         if runnable.release is not None and port:
@@ -41,11 +47,6 @@ def run_image(ctx: DeployContext, runnable: Runnable) -> ContainerInfo:
     return ctx.container
 
 
-def container_name(app_name: str) -> str:
-    """`<app>-<8 hex>`: named after the app, unique per run."""
-    return f"{app_name[:50] or 'app'}-{secrets.token_hex(4)}"
-
-
 def ready_host() -> str:
     ip = settings.BUTLER_PUBLISH_IP
     return "127.0.0.1" if ip in {"0.0.0.0", "", "::"} else ip
@@ -53,7 +54,7 @@ def ready_host() -> str:
 
 def _start(ctx: DeployContext, image: str, env: dict[str, str], port: int) -> ContainerInfo:
     spec = ContainerSpec(
-        name=container_name(ctx.project.app_name),
+        name=container_name(ctx.project),
         image=image,
         env={**env, "PORT": str(port)},
         labels=ctx.labels(),

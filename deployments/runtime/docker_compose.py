@@ -81,6 +81,7 @@ class ComposeMixin:
         on_output: OutputCallback,
         timeout: int,
         cancel: CancelToken | None = None,
+        build_network: str | None = None,
     ) -> list[ContainerInfo]:
         """`compose up -d --build --remove-orphans` in a clean environment; return containers.
 
@@ -102,7 +103,9 @@ class ComposeMixin:
         home = tempfile.mkdtemp(prefix="butler-compose-")
         secrets = secret_values(env)
         try:
-            override = self._write_compose_labels(compose_path, project_name, Path(home))
+            override = self._write_compose_labels(
+                compose_path, project_name, Path(home), build_network=build_network
+            )
             env_file = _dotenv_copy(Path(workdir), Path(home))
             run_env = {
                 **{k: v for k, v in env.items() if k not in _CONNECTION_VARS},
@@ -148,8 +151,11 @@ class ComposeMixin:
             raise ComposeFailed(f"docker compose up failed (exit code {rc}): {last}", tail)
         return self.compose_containers(project_name)
 
-    def _write_compose_labels(self, compose_path: Path, project_name: str, into: Path) -> Path:
-        """An override file that puts Butler's labels on every service and built image."""
+    def _write_compose_labels(
+        self, compose_path: Path, project_name: str, into: Path, *, build_network: str | None
+    ) -> Path:
+        """An override file that puts Butler's labels on every service and built image, and
+        runs the builds' steps on `build_network`."""
         try:
             data = yaml.safe_load(compose_path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
@@ -172,6 +178,8 @@ class ComposeMixin:
             entry: dict[str, Any] = {"labels": labels}
             if isinstance(service, dict) and service.get("build") is not None:
                 entry["build"] = {"labels": {**labels, COMPOSE_IMAGE_LABEL: project_name}}
+                if build_network:
+                    entry["build"]["network"] = build_network
             override["services"][str(name)] = entry
         path = into / "butler-labels.compose.json"  # JSON is YAML; no emitter needed
         path.write_text(json.dumps(override), encoding="utf-8")

@@ -47,6 +47,7 @@ from .base import (
 from .docker_build import BuildMixin
 from .docker_compose import ComposeMixin
 from .docker_errors import _engine_errors, _short
+from .firewall import ensure_firewall
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,11 @@ class DockerRuntime(BuildMixin, ComposeMixin):
             "os": info.get("Os", ""),
             "arch": info.get("Arch", ""),
         }
+
+    def ensure_isolation(self) -> str | None:
+        """The host firewall for Butler's networks (`firewall.py`); None when it is in place,
+        else why it is not."""
+        return ensure_firewall(docker_host=self._base_url)
 
     # ---- networks ----
 

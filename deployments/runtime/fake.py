@@ -87,6 +87,8 @@ class FakeRuntime:
         self.compose_services = list(compose_services or ["web"])
         # Called during a build with its cancel token (e.g. to wait until it is cancelled).
         self.build_hook = None
+        # What `ensure_isolation` answers: None (the firewall is in place) or why not.
+        self.isolation_problem: str | None = None
 
         self.networks: dict[str, dict[str, str]] = {}
         self.images: dict[str, ImageInfo] = {}  # by tag
@@ -134,6 +136,10 @@ class FakeRuntime:
     def ping(self) -> dict:
         self._check()
         return {"server_version": "fake", "api_version": "1.41"}
+
+    def ensure_isolation(self) -> str | None:
+        self._check()
+        return self.isolation_problem
 
     def ensure_network(self, name: str, labels: dict[str, str] | None = None) -> None:
         self._check()
@@ -190,6 +196,8 @@ class FakeRuntime:
         cancel: CancelToken | None = None,
         dockerfile_text: str | None = None,
         dockerignore_text: str | None = None,
+        network: str | None = None,
+        extra_files: dict[str, bytes] | None = None,
     ) -> str:
         self._check()
         self.builds.append(
@@ -200,6 +208,8 @@ class FakeRuntime:
                 "labels": dict(labels),
                 "buildargs": dict(buildargs or {}),
                 "dockerfile_text": dockerfile_text,
+                "network": network,
+                "extra_files": dict(extra_files or {}),
             }
         )
         path = Path(context_dir) / dockerfile
@@ -314,6 +324,7 @@ class FakeRuntime:
         on_output: OutputCallback,
         timeout: int,
         cancel: CancelToken | None = None,
+        build_network: str | None = None,
     ) -> list[ContainerInfo]:
         self._check()
         if not (Path(workdir) / compose_file).is_file():

@@ -42,7 +42,12 @@ class Repo:
             path = (self.root / rel).resolve()
         except (OSError, RuntimeError):
             return None
-        return path if path.is_relative_to(self.root) else None
+        if path.is_relative_to(self.root):
+            return path
+        hint = f"'{rel}' is a symlink leading outside the repository: Butler ignored it."
+        if (self.root / rel).is_symlink() and hint not in self.hints:
+            self.hints.append(hint)
+        return None
 
     def is_file(self, rel: str) -> bool:
         path = self._resolve(rel)

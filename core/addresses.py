@@ -1,12 +1,13 @@
-"""Where a Git host may be: checked after resolving, before any connection, and again (with
-the address pinned) when the clone runs, so DNS rebinding cannot swap the target between.
+"""Where Butler may connect on a user's behalf (a Git host, a build's download): checked
+after resolving, before any connection, and again with the address pinned when the work
+runs, so DNS rebinding cannot swap the target in between.
 
 Always refused: this machine (loopback, and every address of its own interfaces), the
 subnets of its Docker bridges, link-local addresses (the cloud metadata service
 169.254.169.254 among them), unspecified, multicast, broadcast and reserved addresses.
 Refused unless listed in `BUTLER_GIT_ALLOWED_HOSTS` (host names or CIDR ranges): private
 networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7), so a self-hosted Gitea on 10.x
-stays possible. Encoded forms (`2130706433`, `0x7f000001`, octal) are caught because the
+(or a package mirror a build downloads from) stays possible. Encoded forms (`2130706433`, `0x7f000001`, octal) are caught because the
 check is on the address the name resolves to. A refusal never depends on whether a port is
 open: nothing is connected to.
 """
@@ -21,8 +22,6 @@ import struct
 from pathlib import Path
 
 from django.conf import settings
-
-from .rules import GitUrlError
 
 BRIDGE_PREFIXES = ("docker", "br-", "butler")
 PRIVATE_NETWORKS = tuple(
@@ -40,37 +39,43 @@ RESOLVE_TIMEOUT = 5.0
 _resolver = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="git-dns")
 
 
-class Unresolvable(GitUrlError):
+class AddressRefused(ValueError):
+    """Butler will not connect there; the message names the rule (and never a port's state)."""
+
+
+class Unresolvable(AddressRefused):
     """The host name does not resolve (now)."""
 
 
-def resolve(host: str, port: int) -> list[str]:
+def resolve(host: str, port: int, *, what: str = "Git host") -> list[str]:
     """Every address `host` resolves to (an IP literal as it is); `Unresolvable` if none."""
     host = host.strip("[]")
     future = _resolver.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
     try:
         infos = future.result(timeout=RESOLVE_TIMEOUT)
     except (socket.gaierror, UnicodeError, concurrent.futures.TimeoutError, OSError):
-        raise Unresolvable(f"The Git host '{host}' could not be resolved. Check the URL.") from None
+        raise Unresolvable(f"The {what} '{host}' could not be resolved. Check the URL.") from None
     addresses = sorted({info[4][0] for info in infos})
     if not addresses:
-        raise Unresolvable(f"The Git host '{host}' could not be resolved. Check the URL.")
+        raise Unresolvable(f"The {what} '{host}' could not be resolved. Check the URL.")
     return addresses
 
 
-def check_addresses(host: str, addresses: list[str]) -> None:
-    """`GitUrlError` naming the rule if any address `host` resolved to is refused."""
+def check_addresses(
+    host: str, addresses: list[str], *, what: str = "Git host", doing: str = "clone from"
+) -> None:
+    """`AddressRefused` naming the rule if any address `host` resolved to is refused."""
     for address in addresses:
         problem, allowable = address_problem(host, address)
         if problem:
             hint = (
-                " unless it is listed in BUTLER_GIT_ALLOWED_HOSTS (for a Git server of yours)"
+                " unless it is listed in BUTLER_GIT_ALLOWED_HOSTS (for a server of yours)"
                 if allowable
                 else ""
             )
-            raise GitUrlError(
-                f"The Git host '{host}' resolves to {address}, {problem}: Butler does not clone "
-                f"from there{hint}."
+            raise AddressRefused(
+                f"The {what} '{host}' resolves to {address}, {problem}: Butler does not "
+                f"{doing} there{hint}."
             )
 
 
