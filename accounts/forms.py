@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts import services
 from accounts.throttle import login_attempt_begin, login_attempt_succeeded
@@ -32,6 +32,9 @@ class RegisterForm(forms.Form):
     def save(self):
         try:
             return services.user_create(**self.cleaned_data)
+        except PermissionDenied as exc:
+            self.add_error(None, str(exc))
+            return None
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 for message in messages:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from PIL import Image, UnidentifiedImageError
@@ -40,9 +40,33 @@ def username_taken(*, username: str, exclude_user_id: int | None = None) -> bool
     return qs.exists()
 
 
+SIGNUP_CLOSED = (
+    "Registration is closed on this Butler. Ask its administrator for an account "
+    "(manage.py createsuperuser), or set BUTLER_SIGNUP=open."
+)
+
+
+def signup_open() -> bool:
+    """Whether someone may register now (`BUTLER_SIGNUP`: open, first, closed)."""
+    policy = settings.BUTLER_SIGNUP
+    if policy == "closed":
+        return False
+    if policy == "first":
+        return not User.objects.exists()
+    return True
+
+
 @transaction.atomic
 def user_create(*, username: str, email: str, password: str) -> User:
-    """Create a user after Django's password validators accept the password."""
+    """Create a user after Django's password validators accept the password.
+
+    Registration follows `BUTLER_SIGNUP`; with `first`, the first user becomes the admin.
+    """
+    # Inside the transaction (SQLite takes its write lock at BEGIN), so two racing first
+    # registrations cannot both find no user.
+    if not signup_open():
+        raise PermissionDenied(SIGNUP_CLOSED)
+    first = settings.BUTLER_SIGNUP == "first"
     errors: dict[str, list[str]] = {}
     if username_taken(username=username):
         errors["username"] = ["A user with that username already exists."]
@@ -54,6 +78,8 @@ def user_create(*, username: str, email: str, password: str) -> User:
         errors["password"] = list(exc.messages)
     if errors:
         raise ValidationError(errors)
+    if first:
+        return User.objects.create_superuser(username=username, email=email, password=password)
     return User.objects.create_user(username=username, email=email, password=password)
 
 

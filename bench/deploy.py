@@ -195,6 +195,20 @@ class Butler:
     def delete(self, project_id: int) -> None:
         http("DELETE", f"{self.base}/projects/{project_id}", token=self.token)
 
+    def remove_docker_objects(self) -> None:
+        """Every container, image and network this Butler made (by its instance label)."""
+        label = f"label=butler.instance={self.instance}"
+        for listing, removal in (
+            (["ps", "-aq"], ["rm", "-f"]),
+            (["images", "-q"], ["rmi", "-f"]),
+            (["network", "ls", "-q"], ["network", "rm"]),
+        ):
+            found = subprocess.run(
+                ["docker", *listing, "--filter", label], capture_output=True, text=True
+            ).stdout.split()
+            if found:
+                subprocess.run(["docker", *removal, *found], capture_output=True)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -439,17 +453,7 @@ def main() -> None:
             sampler.stop.set()
             sampler.join()
         butler.stop()
-        label = f"label=butler.instance={butler.instance}"
-        for listing, removal in (
-            (["ps", "-aq"], ["rm", "-f"]),
-            (["images", "-q"], ["rmi", "-f"]),
-            (["network", "ls", "-q"], ["network", "rm"]),
-        ):
-            found = subprocess.run(
-                ["docker", *listing, "--filter", label], capture_output=True, text=True
-            ).stdout.split()
-            if found:
-                subprocess.run(["docker", *removal, *found], capture_output=True)
+        butler.remove_docker_objects()
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()

@@ -19,7 +19,7 @@ def butler_exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     if isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+        exc = exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, ApplicationError):
         body = {"detail": exc.message}
         if exc.field:

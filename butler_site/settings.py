@@ -158,6 +158,12 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "projects:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
+# Who may register: "open" (anyone who can reach Butler; what the original API's clients
+# expect, right for a machine only you reach), "first" (only the first user, who becomes the
+# admin; then closed: right for a Butler on the internet), "closed" (accounts are made by the
+# admin with manage.py createsuperuser or in /admin/).
+BUTLER_SIGNUP = env_str("BUTLER_SIGNUP", "open").lower()
+
 # Brute-force protection: failed logins per username and per client address in a window.
 BUTLER_LOGIN_MAX_FAILURES_PER_USER = env_int("BUTLER_LOGIN_MAX_FAILURES_PER_USER", 5)
 BUTLER_LOGIN_MAX_FAILURES_PER_IP = env_int("BUTLER_LOGIN_MAX_FAILURES_PER_IP", 20)
@@ -253,6 +259,10 @@ else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 0.1
 
+# Git hosts on private networks Butler may clone from (names or CIDR ranges, comma separated):
+# a self-hosted Gitea on 10.x. This machine, its Docker networks and link-local addresses are
+# refused whatever this says.
+BUTLER_GIT_ALLOWED_HOSTS = env_list("BUTLER_GIT_ALLOWED_HOSTS")
 # Git: which local folders may be imported (plain paths or file://); empty means remote only.
 BUTLER_LOCAL_GIT_ROOTS = [
     str(Path(p).resolve()) for p in env_list("BUTLER_LOCAL_GIT_ROOTS", sep=":")
@@ -296,10 +306,20 @@ BUTLER_KEEP_RELEASES = env_int("BUTLER_KEEP_RELEASES", 5)
 BUTLER_PUBLISH_IP = env_str("BUTLER_PUBLISH_IP") or "127.0.0.1"
 BUTLER_PUBLIC_HOST = env_str("BUTLER_PUBLIC_HOST", "localhost")
 BUTLER_CONTAINER_MEMORY = env_str("BUTLER_CONTAINER_MEMORY", "512m")
+# An app's own output is kept by Docker (json-file) in at most this many files of this size.
+BUTLER_CONTAINER_LOG_MAX_SIZE = env_str("BUTLER_CONTAINER_LOG_MAX_SIZE", "10m")
+BUTLER_CONTAINER_LOG_MAX_FILES = env_int("BUTLER_CONTAINER_LOG_MAX_FILES", 3)
+# The host firewall that keeps apps and builds away from this machine (runtime/firewall.py):
+# auto (apply when Butler can: root, a local engine), on (a deploy fails without it), off.
+BUTLER_FIREWALL = env_str("BUTLER_FIREWALL", "auto").lower()
+# Ranges no container may reach (comma separated CIDRs); link-local is cloud metadata.
+BUTLER_EGRESS_DENY = env_list("BUTLER_EGRESS_DENY", "169.254.0.0/16")
 BUTLER_CONTAINER_CPUS = env_float("BUTLER_CONTAINER_CPUS", 1.0)
 BUTLER_CLONE_TIMEOUT = env_int("BUTLER_CLONE_TIMEOUT", 120)
 BUTLER_CLONE_MAX_MB = env_int("BUTLER_CLONE_MAX_MB", 500)
 BUTLER_BUILD_TIMEOUT = env_int("BUTLER_BUILD_TIMEOUT", 1200)
+# A Dockerfile's `ADD <url>` is downloaded by Butler (checked, pinned), up to this size in all.
+BUTLER_BUILD_FETCH_MAX_MB = env_int("BUTLER_BUILD_FETCH_MAX_MB", 500)
 BUTLER_READY_TIMEOUT = env_int("BUTLER_READY_TIMEOUT", 120)
 # Base images for generated Dockerfiles; point them at a private mirror if you have one.
 BUTLER_PYTHON_IMAGE = env_str("BUTLER_PYTHON_IMAGE", "python:{version}-slim")
@@ -337,3 +357,6 @@ BUTLER_RETIRE_SECONDS = env_float("BUTLER_RETIRE_SECONDS", 10.0)
 # key, then `manage.py envvars_reencrypt`). Generated into the data dir when unset.
 BUTLER_ENCRYPTION_KEYS = env_list("BUTLER_ENCRYPTION_KEYS")
 BUTLER_DETECT_TIME_BUDGET = env_float("BUTLER_DETECT_TIME_BUDGET", 20.0)
+# A project's set of variables: how many, and how large in all (keys and values).
+BUTLER_MAX_ENV_VARS = env_int("BUTLER_MAX_ENV_VARS", 500)
+BUTLER_MAX_ENV_BYTES = env_int("BUTLER_MAX_ENV_BYTES", 512 * 1024)

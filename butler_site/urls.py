@@ -44,6 +44,21 @@ urlpatterns = [
         project_apis.ProjectComponentsApi.as_view(),
         "project-components",
     ),
+    api(
+        r"api/projects/(?P<project_id>\d+)/git-credential",
+        project_apis.GitCredentialApi.as_view(),
+        "api-project-git-credential",
+    ),
+    api(
+        r"api/projects/(?P<project_id>\d+)/git-token",
+        project_apis.GitTokenApi.as_view(),
+        "api-project-git-token",
+    ),
+    api(
+        r"api/projects/(?P<project_id>\d+)/deploy-key",
+        project_apis.DeployKeyApi.as_view(),
+        "api-project-deploy-key",
+    ),
     api("deploy", deployment_apis.DeployApi.as_view(), "deploy"),
     api(
         r"api/deployments/(?P<deployment_id>\d+)",

@@ -4,12 +4,15 @@
 (nothing inherited), streams its merged stdout/stderr line by line to a callback, keeps the
 tail, and kills the whole group (helpers included) when the time is up, when a cancel token
 fires, or when a `watch` check says stop (the clone's size limit). The caller turns the
-result into its own error.
+result into its own error. The command also dies with the process that started it (Linux's
+parent-death signal): a worker killed mid-deploy leaves no `git` or `docker compose` behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
@@ -41,6 +44,19 @@ class ProcessResult:
         return self.returncode == 0 and not (
             self.timed_out or self.cancelled or self.stopped_by_watch
         )
+
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+except OSError:  # not Linux: the command outlives a killed parent, as everywhere else
+    _libc = None
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: SIGKILL it when the parent dies (Linux `PR_SET_PDEATHSIG`)."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ProcessStartError(OSError):
@@ -76,6 +92,7 @@ def run_streaming(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # one process group: a kill takes the helpers along
+            preexec_fn=die_with_parent,  # a single prctl call: safe between fork and exec
         )
     except OSError as exc:
         raise ProcessStartError(exc.errno, exc.strerror or str(exc)) from exc

@@ -54,6 +54,8 @@ class DeployApi(APIView):
                 project=project,
                 frontend_env=data.get("frontend_env"),
                 backend_env=data.get("backend_env"),
+                frontend_root_dir=data.get("frontend_root_dir"),
+                backend_root_dir=data.get("backend_root_dir"),
             )
             body = {
                 "message": "Deployment queued: the backend first, then the frontend",
@@ -78,6 +80,8 @@ class DeployApi(APIView):
             component_type=data.get("component_type") or None,
             branch=data.get("branch") if "branch" in data else None,
             env_file=data.get("env_file") or data.get("backend_env") or data.get("frontend_env"),
+            strategy=data.get("strategy"),
+            root_dir=data.get("root_dir"),
         )
         body = {
             "message": "Deployment queued",

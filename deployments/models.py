@@ -9,7 +9,7 @@ class Release(models.Model):
     """What a build produced and what a run needs: rolling back runs an old one, no build.
 
     A deployment builds a release, or reuses one whose inputs (image and env snapshot) are
-    unchanged. The env vars it ran with are kept encrypted (`envvars.crypto`), so a rollback
+    unchanged. The env vars it ran with are kept encrypted (`core.crypto`), so a rollback
     runs the old code with the old values. Its image can be removed by garbage collection
     (only the last `BUTLER_KEEP_RELEASES` keep theirs); the row stays as history.
     """

@@ -119,6 +119,11 @@ def remove_orphans(runtime) -> dict:
         project_id = image.labels.get("butler.project")
         if project_id is not None and project_id not in existing and runtime.remove_image(image.id):
             removed["images"].append(image.tags[0] if image.tags else image.id)
+    removed["networks"] = []
+    for network in runtime.list_networks({"butler.network": "project"}):
+        project_id = network.rsplit("-p", 1)[-1]
+        if project_id.isdigit() and project_id not in existing and runtime.remove_network(network):
+            removed["networks"].append(network)
     return removed
 
 

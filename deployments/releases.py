@@ -1,7 +1,7 @@
 """Releases: recording what a build produced, reusing one whose inputs are unchanged, reading
 a release's env snapshot back for a rollback, and collecting the images of old releases.
 
-The snapshot holds secrets: it is encrypted with the env var keys (`envvars.crypto`) and only
+The snapshot holds secrets: it is encrypted with the env var keys (`core.crypto`) and only
 decrypted to start a container. Equality of snapshots is a keyed hash, never a comparison of
 plain values in the database.
 """
@@ -17,9 +17,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.crypto import salted_hmac
 
+from core import crypto
 from deployments.models import Deployment, Release
 from deployments.runtime.base import RuntimeFailure, secret_values
-from envvars import crypto
 from projects.models import Project
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from deployments import queue
 from deployments.models import Deployment, LogLine, Release
-from projects.models import Project
+from projects.models import BUILD_STRATEGIES, Project
 
 
 class QueuePlaceSerializer(serializers.Serializer):
@@ -163,6 +163,10 @@ class DeployRequestSerializer(serializers.Serializer):
         choices=Project.Component.choices, required=False, allow_null=True, allow_blank=True
     )
     branch = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    strategy = serializers.ChoiceField(choices=BUILD_STRATEGIES, required=False)
+    root_dir = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    frontend_root_dir = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    backend_root_dir = serializers.CharField(max_length=255, required=False, allow_blank=True)
     frontend_env = serializers.FileField(required=False, allow_null=True)
     backend_env = serializers.FileField(required=False, allow_null=True)
     env_file = serializers.FileField(required=False, allow_null=True)

@@ -99,6 +99,8 @@ def deployment_request_single(
     branch: str | None = None,
     env_file=None,
     trigger: str = Deployment.Trigger.API,
+    strategy: str | None = None,
+    root_dir: str | None = None,
 ) -> tuple[Project, Deployment]:
     """Deploy one repository: a new project, a redeploy, or one component of a multi-repo one.
 
@@ -143,6 +145,7 @@ def deployment_request_single(
         if not git_url:
             raise ApplicationError("git_url is required.", field="git_url")
         target = project_services.project_import(owner=user, git_url=git_url, branch=branch)
+    project_services.project_set_build(project=target, strategy=strategy, root_dir=root_dir)
     if branch is not None and branch != target.branch:
         target.branch = project_services.check_branch(branch)
         target.save(update_fields=["branch", "updated_at"])
@@ -170,6 +173,8 @@ def deployment_request_split(
     frontend_env=None,
     backend_env=None,
     trigger: str = Deployment.Trigger.API,
+    frontend_root_dir: str | None = None,
+    backend_root_dir: str | None = None,
 ) -> tuple[Project, dict[str, Deployment]]:
     """Deploy a frontend + backend pair: the backend first, then the frontend given its URL."""
     if project is not None:
@@ -191,7 +196,11 @@ def deployment_request_split(
     project_services.check_git_url(backend_url, field="backend_url")
     if project is None:
         project = project_services.project_import_split(
-            owner=user, frontend_url=frontend_url, backend_url=backend_url
+            owner=user,
+            frontend_url=frontend_url,
+            backend_url=backend_url,
+            frontend_root_dir=frontend_root_dir or "",
+            backend_root_dir=backend_root_dir or "",
         )
     children = {
         component: project_services.project_component_get_or_create(
@@ -199,6 +208,8 @@ def deployment_request_split(
         )
         for component, url in (("frontend", frontend_url), ("backend", backend_url))
     }
+    project_services.project_set_build(project=children["frontend"], root_dir=frontend_root_dir)
+    project_services.project_set_build(project=children["backend"], root_dir=backend_root_dir)
     _refresh_split_url(project)
     _import_env_file(project=children["frontend"], upload=frontend_env, field="frontend_env")
     _import_env_file(project=children["backend"], upload=backend_env, field="backend_env")

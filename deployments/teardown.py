@@ -17,6 +17,7 @@ from django.conf import settings
 
 from deployments import transitions
 from deployments.models import Deployment
+from deployments.networks import compose_project_name
 from deployments.runtime import get_runtime
 from deployments.runtime.base import COMPOSE_PROJECT_LABEL, RuntimeFailure
 
@@ -51,7 +52,10 @@ def project_teardown(*, projects) -> dict:
     try:
         runtime = get_runtime()
         for project_id in ids:
-            removed_for_project(runtime, project_id, removed)
+            remove_containers(runtime, project_id, removed)
+        # Only then the networks (a multi-repo project's one holds both components) and images.
+        for project_id in ids:
+            remove_networks_and_images(runtime, project_id, removed)
     except RuntimeFailure as exc:
         logger.warning("teardown of projects %s incomplete: %s", ids, exc)
         removed["pending"] = (
@@ -61,9 +65,9 @@ def project_teardown(*, projects) -> dict:
     return removed
 
 
-def removed_for_project(runtime, project_id: str, removed: dict) -> None:
+def remove_containers(runtime, project_id: str, removed: dict) -> None:
     labels = {"butler.project": project_id}
-    compose_projects = {f"{settings.BUTLER_COMPOSE_PREFIX}-{project_id}"}
+    compose_projects = {compose_project_name(project_id)}
     stacks_found = set()
     for container in runtime.list_containers(labels):
         compose = container.labels.get(COMPOSE_PROJECT_LABEL)
@@ -78,6 +82,10 @@ def removed_for_project(runtime, project_id: str, removed: dict) -> None:
             removed["containers"].append(container.name)
         runtime.compose_down(project_name=name)  # safe to repeat; also takes its networks
     removed["compose_projects"].extend(sorted(stacks_found))
+
+
+def remove_networks_and_images(runtime, project_id: str, removed: dict) -> None:
+    labels = {"butler.project": project_id}
     for network in runtime.list_networks(labels):
         if runtime.remove_network(network):
             removed["networks"].append(network)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
-from envvars import crypto, services
+from core import crypto
+from envvars import services
 from envvars.models import EnvironmentVariable
 from envvars.validation import key_problem, value_problem
 

@@ -19,8 +19,9 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import crypto
 from core.errors import ApplicationError
-from envvars import crypto, selectors, services
+from envvars import selectors, services
 from envvars.serializers import (
     DetectSerializer,
     ImportSerializer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.checks import Error, register
 
-from envvars import crypto
+from core import crypto
 
 
 @register()

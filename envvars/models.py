@@ -8,7 +8,7 @@ from projects.models import Project
 class EnvironmentVariable(models.Model):
     """One variable of one project (a multi-repo component is its own project).
 
-    `value_encrypted` holds a Fernet token (see `envvars.crypto`), never the plain value;
+    `value_encrypted` holds a Fernet token (see `core.crypto`), never the plain value;
     read and write values through `envvars.selectors` and `envvars.services`.
     """
 

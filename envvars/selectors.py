@@ -10,8 +10,8 @@ from datetime import datetime
 from django.db.models import Q
 from django.views.decorators.debug import sensitive_variables
 
+from core import crypto
 from core.errors import ApplicationError
-from envvars import crypto
 from envvars.models import EnvironmentVariable
 from projects.models import Project
 from projects.selectors import project_get_for_user

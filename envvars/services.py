@@ -24,12 +24,13 @@ from django.views.decorators.debug import sensitive_variables
 from dotenv.parser import parse_stream
 
 import gitsources
+from core import crypto
 from core.errors import ApplicationError
-from envvars import crypto
 from envvars.detection import detect_in_directory
 from envvars.models import EnvironmentVariable
 from envvars.selectors import UNREADABLE, envvar_keys, envvars_list
 from envvars.validation import check_variable, check_variables
+from projects.credentials import credential_for_clone
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -77,10 +78,31 @@ def _current_values(project: Project) -> tuple[dict[str, EnvironmentVariable], d
     return rows, values
 
 
+def _check_totals(*, count: int, size: int) -> None:
+    """A project's whole set stays within `BUTLER_MAX_ENV_VARS` and `BUTLER_MAX_ENV_BYTES`."""
+    if count > settings.BUTLER_MAX_ENV_VARS:
+        raise ApplicationError(
+            f"A project can have at most {settings.BUTLER_MAX_ENV_VARS} environment variables "
+            f"(this would make {count}). Remove some, or raise BUTLER_MAX_ENV_VARS.",
+            field="variables",
+        )
+    if size > settings.BUTLER_MAX_ENV_BYTES:
+        raise ApplicationError(
+            f"A project's environment variables can take at most "
+            f"{settings.BUTLER_MAX_ENV_BYTES // 1024} KB in all (this would make "
+            f"{size // 1024} KB). Raise BUTLER_MAX_ENV_BYTES if the app really needs more.",
+            field="variables",
+        )
+
+
 def _apply(*, project: Project, variables: dict[str, str], remove_missing: bool) -> dict:
     """Write `variables` (already validated) into the project's set; counts what changed."""
+    _check_totals(count=len(variables), size=sum(len(k) + len(v) for k, v in variables.items()))
     _lock_project(project)
     rows, current = _current_values(project)
+    after = dict(current) if not remove_missing else {}
+    after.update(variables)
+    _check_totals(count=len(after), size=sum(len(k) + len(v) for k, v in after.items()))
     now = timezone.now()
     to_create, to_update = [], []
     unchanged = 0
@@ -145,6 +167,9 @@ def envvar_set(
     _lock_project(project)
     row = EnvironmentVariable.objects.filter(project=project, key=key).first()
     if row is None:
+        _rows, current = _current_values(project)
+        current[key] = value
+        _check_totals(count=len(current), size=sum(len(k) + len(v) for k, v in current.items()))
         row = EnvironmentVariable.objects.create(
             project=project,
             key=key,
@@ -330,7 +355,7 @@ class RepoToScan:
 def _clone_and_scan(repo: RepoToScan, *, time_budget: float):
     """(DetectionResult, None) or (None, a message saying what went wrong)."""
     try:
-        gitsources.validate_git_url(repo.url)
+        gitsources.check_git_source(repo.url)
     except gitsources.GitSourceError as exc:
         return None, str(exc)
     work = Path(settings.BUTLER_WORK_DIR)
@@ -345,6 +370,7 @@ def _clone_and_scan(repo: RepoToScan, *, time_budget: float):
                 dest=dest,
                 branch=repo.branch or None,
                 timeout=min(settings.BUTLER_CLONE_TIMEOUT, DETECT_CLONE_TIMEOUT),
+                credential=credential_for_clone(project=repo.project) if repo.project else None,
             )
             return detect_in_directory(dest, time_budget=time_budget), None
     except (gitsources.GitError, gitsources.GitSourceError) as exc:

@@ -8,6 +8,7 @@ would read specially.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -90,6 +91,8 @@ def validate_git_url(url: str) -> str:
     if match:
         if match["path"].startswith("-"):
             raise GitUrlError("The repository path must not start with '-'.")
+        if match["user"].startswith("-"):
+            raise GitUrlError("The ssh user name must not start with '-'.")
         return url
     if url.startswith(("/", "./", "../", "~")) or os.sep in url:
         return _check_local_path(url)
@@ -99,15 +102,23 @@ def validate_git_url(url: str) -> str:
     )
 
 
+CREDENTIALS_HINT = (
+    "For a private repository, give Butler an access token for the project (it is stored "
+    "encrypted and never put in a URL), or use an ssh URL with the project's deploy key."
+)
+
+
 def _check_network_url(url: str, *, scheme: str) -> str:
     parts = urlsplit(url)
-    if scheme == "https" and parts.password:
+    if parts.password or (scheme == "https" and parts.username):
         raise GitUrlError(
             "Credentials in the URL are not allowed: they would be stored and shown. "
-            "Use an ssh:// or git@ URL with a deploy key for private repositories."
+            + CREDENTIALS_HINT
         )
+    if parts.username and parts.username.startswith("-"):
+        raise GitUrlError("The ssh user name must not start with '-'.")
     host = parts.hostname or ""
-    if not _HOSTNAME.match(host):
+    if not (_HOSTNAME.match(host) or _is_ipv6(host)):
         raise GitUrlError(f"The Git URL has no valid host name: '{host or url}'.")
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -136,6 +147,25 @@ def _check_local_path(raw_path: str) -> str:
     if not path.exists():
         raise GitUrlError(f"The local repository does not exist: {path}")
     return path.as_uri()
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def network_host(url: str) -> tuple[str, int, str] | None:
+    """(host, port, scheme) a validated network URL connects to; None for a local one."""
+    match = _SCP_LIKE.match(url)
+    if match and "://" not in url:
+        return match["host"], 22, "ssh"
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "ssh") or not parts.hostname:
+        return None
+    return parts.hostname, parts.port or (443 if scheme == "https" else 22), scheme
 
 
 def repo_name_from_url(url: str) -> str:

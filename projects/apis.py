@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.pagination import HeaderPageNumberPagination
-from projects import selectors, services
+from projects import credentials, selectors, services
 from projects.serializers import (
+    GitCredentialSerializer,
+    GitTokenSerializer,
     ProjectImportSerializer,
     ProjectImportSplitSerializer,
     ProjectSerializer,
@@ -22,7 +25,12 @@ class ImportApi(APIView):
     def post(self, request):
         serializer = ProjectImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        project = services.project_import(owner=request.user, **serializer.validated_data)
+        data = dict(serializer.validated_data)
+        token, username = data.pop("git_token", ""), data.pop("git_username", "")
+        with transaction.atomic():
+            project = services.project_import(owner=request.user, **data)
+            if token:
+                credentials.credential_set_token(project=project, token=token, username=username)
         body = {"message": "Repository imported", "project_id": project.id}
         return Response({**body, **ProjectSerializer(project).data}, status=status.HTTP_201_CREATED)
 
@@ -101,3 +109,59 @@ class ProjectComponentsApi(APIView):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         components = selectors.project_components(project=project)
         return Response(ProjectSerializer(components, many=True).data)
+
+
+def _credential_body(credential, message: str | None = None) -> dict:
+    body = {
+        "kind": credential.kind if credential else None,
+        "username": credential.username if credential else "",
+        "public_key": credential.public_key if credential else "",
+        "created_at": credential.created_at if credential else None,
+    }
+    if message:
+        body["message"] = message
+    return body
+
+
+class GitCredentialApi(APIView):
+    """How Butler gets into the project's private repository: `GET` shows it (never the
+    secret), `DELETE` forgets it."""
+
+    @extend_schema(responses={200: GitCredentialSerializer})
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        return Response(_credential_body(credentials.credential_get(project=project)))
+
+    @extend_schema(responses={200: GitCredentialSerializer})
+    def delete(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        credentials.credential_delete(project=project)
+        return Response(_credential_body(None, "The project's Git credential was removed."))
+
+
+class GitTokenApi(APIView):
+    """Keep an access token (encrypted) to clone the project's https repository with."""
+
+    @extend_schema(request=GitTokenSerializer, responses={200: GitCredentialSerializer})
+    def put(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        serializer = GitTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        credential = credentials.credential_set_token(project=project, **serializer.validated_data)
+        return Response(_credential_body(credential, "Access token saved (encrypted)."))
+
+    post = put
+
+
+class DeployKeyApi(APIView):
+    """Generate an ssh deploy key for the project; add its public half to the repository."""
+
+    @extend_schema(request=None, responses={201: GitCredentialSerializer})
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        credential = credentials.credential_generate_deploy_key(project=project)
+        message = (
+            "Add this public key to the repository as a read-only deploy key, then deploy "
+            "with its ssh URL (git@host:owner/repo.git)."
+        )
+        return Response(_credential_body(credential, message), status=status.HTTP_201_CREATED)

@@ -4,6 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# How to build: "auto" detects; the others force a family (what detection calls FAMILIES).
+BUILD_STRATEGIES = ("auto", "compose", "dockerfile", "node", "python", "static")
+
 
 class Project(models.Model):
     """A deployable app: a single repository, or a multi-repo parent with two components.
@@ -38,6 +41,12 @@ class Project(models.Model):
     app_name = models.SlugField(max_length=63)
     git_url = models.CharField(max_length=4200)
     branch = models.CharField(max_length=255, blank=True, default="")
+    # What the user asked for: how to build ("auto" detects), and which folder of the
+    # repository to build ("" its top; a monorepo's "frontend").
+    strategy = models.CharField(
+        max_length=16, choices=[(s, s) for s in BUILD_STRATEGIES], default="auto"
+    )
+    root_dir = models.CharField(max_length=255, blank=True, default="")
     parent = models.ForeignKey(
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
     )
@@ -111,6 +120,34 @@ class Project(models.Model):
             return None
         frontend, _, backend = self.git_url[len("split::") :].partition("|")
         return frontend, backend
+
+
+class GitCredential(models.Model):
+    """How Butler gets into a private repository: an access token (https) or a deploy key
+    (ssh) Butler generated, whose public half the user adds to the repository.
+
+    The secret is encrypted at rest (`core.crypto`) and only decrypted to run git; it is
+    never shown again, put in a URL or logged. A multi-repo component without its own uses
+    its parent's.
+    """
+
+    class Kind(models.TextChoices):
+        TOKEN = "token"  # noqa: S105 - the kind's name, not a secret
+        SSH_KEY = "ssh_key"
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="git_credential")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    username = models.CharField(max_length=255, blank=True, default="")
+    secret_encrypted = models.TextField()
+    public_key = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.project_id}:{self.kind}"
+
+    def __repr__(self) -> str:
+        return f"<GitCredential project={self.project_id} kind={self.kind}>"
 
 
 class Domain(models.Model):

@@ -7,15 +7,23 @@ from django.utils.text import slugify
 
 from core import events
 from core.errors import ApplicationError
-from gitsources import GitSourceError, repo_name_from_url, validate_branch, validate_git_url
+from gitsources import (
+    GitSourceError,
+    RootDirError,
+    check_git_source,
+    repo_name_from_url,
+    validate_branch,
+    validate_root_dir,
+)
 from projects.lifecycle import run_delete_hooks
-from projects.models import Project
+from projects.models import BUILD_STRATEGIES, Project
 
 
 def check_git_url(url: str, *, field: str = "git_url") -> str:
-    """The URL as given, or a 400 naming the field and what is wrong with it."""
+    """The URL as given, or a 400 naming the field and what is wrong with it (including a
+    host that resolves to this machine, a private network or the metadata address)."""
     try:
-        validate_git_url(url)
+        check_git_source(url)
     except GitSourceError as exc:
         raise ApplicationError(str(exc), field=field) from None
     return url
@@ -30,6 +38,42 @@ def check_branch(branch: str | None) -> str:
         except GitSourceError as exc:
             raise ApplicationError(str(exc), field="branch") from None
     return branch
+
+
+def check_root_dir(value: str | None, *, field: str = "root_dir") -> str:
+    """The folder to build, normalised (`"./web/"` -> `"web"`), or a 400 saying what is wrong."""
+    try:
+        return validate_root_dir(value)
+    except RootDirError as exc:
+        raise ApplicationError(str(exc), field=field) from None
+
+
+def check_strategy(value: str | None) -> str:
+    strategy = value or "auto"
+    if strategy not in BUILD_STRATEGIES:
+        raise ApplicationError(
+            f"Unknown strategy '{strategy[:40]}': choose one of {', '.join(BUILD_STRATEGIES)}.",
+            field="strategy",
+        )
+    return strategy
+
+
+def project_set_build(
+    *, project: Project, strategy: str | None = None, root_dir: str | None = None
+) -> Project:
+    """Change how the project is built (kept for every later deploy)."""
+    fields = []
+    if strategy is not None and check_strategy(strategy) != project.strategy:
+        project.strategy = strategy
+        fields.append("strategy")
+    if root_dir is not None:
+        folder = check_root_dir(root_dir)
+        if folder != project.root_dir:
+            project.root_dir = folder
+            fields.append("root_dir")
+    if fields:
+        project.save(update_fields=[*fields, "updated_at"])
+    return project
 
 
 def _slug(name: str) -> str:
@@ -73,12 +117,24 @@ def _unique_violation(exc: IntegrityError) -> ApplicationError:
 
 @transaction.atomic
 def project_import(
-    *, owner, git_url: str, app_name: str | None = None, branch: str | None = None
+    *,
+    owner,
+    git_url: str,
+    app_name: str | None = None,
+    branch: str | None = None,
+    strategy: str = "auto",
+    root_dir: str = "",
 ) -> Project:
-    """Record a single-repository project (status `imported`) without deploying it."""
+    """Record a single-repository project (status `imported`) without deploying it.
+
+    `strategy` forces how it is built ("auto" detects); `root_dir` is the folder of the
+    repository to build (a monorepo's `frontend`).
+    """
     check_git_url(git_url)
     branch = check_branch(branch)
-    name = _app_name(owner=owner, requested=app_name, derived_from=repo_name_from_url(git_url))
+    strategy, root_dir = check_strategy(strategy), check_root_dir(root_dir)
+    derived = repo_name_from_url(git_url) + (f"-{root_dir.rsplit('/', 1)[-1]}" if root_dir else "")
+    name = _app_name(owner=owner, requested=app_name, derived_from=derived)
     try:
         with transaction.atomic():
             return Project.objects.create(
@@ -86,6 +142,8 @@ def project_import(
                 app_name=name,
                 git_url=git_url,
                 branch=branch,
+                strategy=strategy,
+                root_dir=root_dir,
                 status=Project.Status.IMPORTED,
             )
     except IntegrityError as exc:
@@ -100,12 +158,30 @@ def project_import_split(
     backend_url: str,
     app_name: str | None = None,
     branch: str | None = None,
+    frontend_root_dir: str = "",
+    backend_root_dir: str = "",
 ) -> Project:
-    """Record a multi-repo project: a parent (`split::{fe}|{be}`) with its two components."""
+    """Record a multi-repo project: a parent (`split::{fe}|{be}`) with its two components.
+
+    One repository may serve as both, with a folder for each (`frontend_root_dir`,
+    `backend_root_dir`): a monorepo's `frontend/` and `backend/`.
+    """
     check_git_url(frontend_url, field="frontend_url")
     check_git_url(backend_url, field="backend_url")
     branch = check_branch(branch)
+    folders = {
+        Project.Component.FRONTEND: check_root_dir(frontend_root_dir, field="frontend_root_dir"),
+        Project.Component.BACKEND: check_root_dir(backend_root_dir, field="backend_root_dir"),
+    }
+    if frontend_url == backend_url and folders["frontend"] == folders["backend"]:
+        raise ApplicationError(
+            "The frontend and the backend are the same repository: give each its folder "
+            "(frontend_root_dir and backend_root_dir).",
+            field="backend_root_dir",
+        )
     derived = f"{repo_name_from_url(frontend_url)}-{repo_name_from_url(backend_url)}"
+    if frontend_url == backend_url:
+        derived = repo_name_from_url(frontend_url)
     name = _app_name(owner=owner, requested=app_name, derived_from=derived)
     try:
         with transaction.atomic():
@@ -120,9 +196,10 @@ def project_import_split(
                 (Project.Component.FRONTEND, frontend_url),
                 (Project.Component.BACKEND, backend_url),
             ):
-                project_component_get_or_create(
+                child = project_component_get_or_create(
                     parent=parent, component_type=component, git_url=url
                 )
+                project_set_build(project=child, root_dir=folders[component])
     except IntegrityError as exc:
         raise _unique_violation(exc) from None
     return parent

@@ -30,7 +30,7 @@ class ProjectFactory(factory.django.DjangoModelFactory):
 
 
 def _encrypt(value: str) -> str:
-    from envvars.crypto import encrypt
+    from core.crypto import encrypt
 
     return encrypt(value)
 

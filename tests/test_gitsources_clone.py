@@ -13,7 +13,7 @@ from pathlib import Path
 import git
 import pytest
 
-from gitsources import CloneResult, GitError, clone, sanitize
+from gitsources import CloneResult, GitCredential, GitError, clone, sanitize
 from tests.samples import git_repo
 
 AUTHOR = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
@@ -128,14 +128,53 @@ def test_a_folder_that_is_not_a_repository_is_reported(root, dest):
     assert not dest.exists()
 
 
-def test_an_unreachable_host_is_reported(dest, no_proxy):
+@pytest.fixture
+def loopback_servers(monkeypatch):
+    """These tests run git against servers on this machine, which clones refuse: let them."""
+    import gitsources.cloning
+
+    monkeypatch.setattr(gitsources.cloning, "check_addresses", lambda host, addresses: None)
+
+
+def test_an_unreachable_host_is_reported(dest, no_proxy, loopback_servers):
     with socket.socket() as sock:  # a port that is certainly closed
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"https://127.0.0.1:{port}/owner/repo.git"
-    with pytest.raises(GitError, match=r"^Repository not found or not reachable: .*connect"):
+    with pytest.raises(GitError) as refused:
         clone(url=url, dest=dest, timeout=30)
+    # The same words whatever the reason (closed, filtered, no such host): no port scanning.
+    assert str(refused.value) == (
+        f"Repository not found or not reachable: {url} (could not connect to the Git server)"
+    )
     assert not dest.exists()
+
+
+def test_a_loopback_host_is_refused_before_any_connection(dest, no_git_process):
+    with pytest.raises(GitError, match="loopback"):
+        clone(url="https://127.0.0.1:9/owner/repo.git", dest=dest)
+
+
+def test_the_address_is_checked_again_when_the_clone_runs(dest, monkeypatch, no_git_process):
+    """DNS rebinding: the name the API accepted resolves elsewhere by the time git runs."""
+    import gitsources.cloning
+
+    monkeypatch.setattr(gitsources.cloning, "resolve", lambda host, port: ["127.0.0.1"])
+    with pytest.raises(GitError, match=r"resolves to 127\.0\.0\.1, a loopback address"):
+        clone(url="https://git.example.com/owner/repo.git", dest=dest)
+
+
+def test_git_connects_to_the_address_that_was_checked(dest, monkeypatch):
+    import gitsources.cloning
+
+    seen = {}
+    monkeypatch.setattr(gitsources.cloning, "resolve", lambda host, port: ["203.0.113.7"])
+    monkeypatch.setattr(
+        gitsources.cloning, "_run_clone", lambda cmd, **kw: seen.setdefault("cmd", cmd)
+    )
+    with pytest.raises(GitError):  # nothing was cloned: reading the result fails
+        clone(url="https://git.example.com/owner/repo.git", dest=dest)
+    assert "http.curloptResolve=git.example.com:443:203.0.113.7" in seen["cmd"]
 
 
 def test_an_empty_repository_is_reported(root, dest):
@@ -218,7 +257,9 @@ def test_hooks_never_run(root, dest, tmp_path, monkeypatch):
     assert not marker.exists()
 
 
-def test_git_gets_a_clean_environment_and_errors_hide_credentials(tmp_path, dest, monkeypatch):
+def test_git_gets_a_clean_environment_and_errors_hide_credentials(
+    tmp_path, dest, monkeypatch, loopback_servers
+):
     dump = tmp_path / "ssh-env.txt"
     bin_dir = tmp_path / "bin"
     make_executable(
@@ -233,13 +274,16 @@ def test_git_gets_a_clean_environment_and_errors_hide_credentials(tmp_path, dest
 
     with pytest.raises(GitError) as exc_info:
         clone(
-            url="ssh://deploy:hunter2@127.0.0.1/owner/repo.git", dest=dest, on_output=lines.append
+            url="ssh://deploy@127.0.0.1/owner/repo.git",
+            dest=dest,
+            on_output=lines.append,
+            credential=GitCredential(kind="token", secret="hunter2-token", username="deploy"),
         )
 
     message = str(exc_info.value)
     assert message == (
         "Repository not found or not reachable: ssh://127.0.0.1/owner/repo.git "
-        "(ssh: connect to host 127.0.0.1 refused)"
+        "(could not connect to the Git server)"
     )
     assert "hunter2" not in message + "\n".join(lines)
     env = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
@@ -313,7 +357,9 @@ def git_processes_mentioning(text: str) -> list[int]:
     return pids
 
 
-def test_a_clone_over_the_time_limit_is_stopped(silent_server, dest, settings, no_proxy):
+def test_a_clone_over_the_time_limit_is_stopped(
+    silent_server, dest, settings, no_proxy, loopback_servers
+):
     settings.BUTLER_CLONE_TIMEOUT = 1
     url = f"https://127.0.0.1:{silent_server}/owner/repo.git"
     started = time.monotonic()

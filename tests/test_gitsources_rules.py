@@ -123,3 +123,64 @@ def test_it_accepts_branches_git_accepts(branch):
 def test_it_refuses_branches_git_or_a_shell_would_misread(branch):
     with pytest.raises(BranchError, match="not a valid branch name"):
         validate_branch(branch)
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("https://127.0.0.1/x/y.git", "loopback"),
+        ("https://localhost/x/y.git", "loopback"),
+        ("https://2130706433/x/y.git", "loopback"),  # 127.0.0.1 as one number
+        ("https://0x7f000001/x/y.git", "loopback"),  # ... in hex
+        ("https://0177.0.0.1/x/y.git", "loopback"),  # ... in octal
+        ("https://[::1]/x/y.git", "loopback"),
+        ("https://169.254.169.254/latest/meta-data", "link-local"),
+        ("ssh://git@127.0.0.1:2222/x/y.git", "loopback"),
+        ("git@127.0.0.1:x/y.git", "loopback"),
+        ("https://0.0.0.0/x/y.git", "not an address"),
+        ("https://10.1.2.3/x/y.git", "private network"),
+        ("https://192.168.1.10/x/y.git", "private network"),
+        ("https://172.17.0.1/x/y.git", "this machine"),  # the Docker bridge's gateway
+    ],
+)
+def test_it_refuses_hosts_that_resolve_inside(url, rule):
+    from gitsources import check_git_source
+
+    with pytest.raises(GitUrlError, match=rule) as refused:
+        check_git_source(url)
+    assert "port" not in str(refused.value).lower()  # nothing was connected to
+
+
+def test_a_private_git_server_can_be_allowed_by_name_or_range(settings):
+    from gitsources import check_git_source
+
+    settings.BUTLER_GIT_ALLOWED_HOSTS = ["10.0.0.0/8"]
+    assert check_git_source("https://10.1.2.3/team/app.git")
+    settings.BUTLER_GIT_ALLOWED_HOSTS = ["10.9.9.9/32"]
+    with pytest.raises(GitUrlError, match="BUTLER_GIT_ALLOWED_HOSTS"):
+        check_git_source("https://10.1.2.3/team/app.git")
+    settings.BUTLER_GIT_ALLOWED_HOSTS = ["10.0.0.0/8"]
+    with pytest.raises(GitUrlError, match="loopback"):  # never this machine, whatever it says
+        check_git_source("https://127.0.0.1/team/app.git")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ghp_secrettoken@github.com/user/private.git",
+        "https://user:secret@github.com/user/private.git",
+        "ssh://git:secret@github.com/user/private.git",
+    ],
+)
+def test_credentials_in_a_url_are_refused_with_what_to_do_instead(url):
+    with pytest.raises(GitUrlError, match="access token for the project"):
+        validate_git_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ssh://-oProxyCommand=touch%20x@github.com/a/b.git", "-oProxyCommand=touch@host:a/b"],
+)
+def test_an_ssh_user_or_url_starting_with_a_dash_is_refused(url):
+    with pytest.raises(GitUrlError, match="'-'"):
+        validate_git_url(url)

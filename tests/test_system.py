@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import secrets
 import signal
 import socket
@@ -346,3 +347,35 @@ def test_stopping_butler_stops_web_and_worker(butler):
     process.wait(timeout=30)
     _gone, alive = psutil.wait_procs(children, timeout=30)
     assert alive == []
+
+
+def test_killing_the_worker_takes_its_processes_and_its_build_down(butler):
+    base = butler["base"]
+    user = {"username": "killer", "email": "killer@example.com", "password": "a-long-passphrase"}
+    requests.post(f"{base}/api/auth/register", json=user, timeout=10)
+    token = requests.post(f"{base}/api/auth/login", json=user, timeout=10).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    repo = samples.slow_build_repo(butler["repos"] / "slow", seconds=120)
+    queued = requests.post(f"{base}/deploy", data={"git_url": str(repo)}, headers=auth, timeout=10)
+    deployment_id = queued.json()["deployment_id"]
+    logs_url = f"{base}/api/deployments/{deployment_id}/logs?limit=2000"
+
+    def building():
+        lines = requests.get(logs_url, headers=auth, timeout=10).json()["lines"]
+        text = "\n".join(line["text"] for line in lines)
+        steps = re.findall(r"Running in ([0-9a-f]{12})", text)
+        return steps[-1] if "sleeping" in text and steps else None
+
+    step = wait_until(building, timeout=120)
+    assert docker_cli("ps", "-q", "--filter", f"id={step}").strip()  # the build runs
+    supervisor = psutil.Process(butler["process"].pid)
+    everything = supervisor.children(recursive=True)
+    main = next(p for p in everything if " ".join(p.cmdline()).startswith("qcluster MainProcess"))
+    main.send_signal(signal.SIGKILL)
+    assert butler["process"].wait(timeout=40) != 0  # the supervisor stopped Butler
+    _gone, alive = psutil.wait_procs(everything, timeout=30)
+    assert alive == [], [" ".join(p.cmdline()) for p in alive]
+    label = f"label=butler.instance={butler['instance']}"
+    # The engine stops the build once the worker's connection is gone.
+    wait_until(lambda: docker_cli("ps", "-aq", "--filter", f"id={step}").strip() == "", 40)
+    assert docker_cli("ps", "-aq", "--filter", label).split() == []

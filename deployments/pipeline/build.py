@@ -15,14 +15,18 @@ from django.conf import settings
 from django.utils import timezone
 
 import gitsources
+from core.fetch import fetch
 from core.safefiles import UnsafePath, read_text
 from deployments.models import Deployment, Release
+from deployments.networks import build_network, image_repository
 from deployments.pipeline import dockerfiles
 from deployments.pipeline.context import DeployContext
 from deployments.pipeline.detect import BuildPlan, detect_project
 from deployments.pipeline.environment import resolve_environment, warn_unset
 from deployments.pipeline.errors import PipelineFailure
+from deployments.pipeline.remote_adds import RemoteAddRefused, localize_remote_adds
 from deployments.releases import ReleaseEnv, release_env
+from projects.credentials import credential_for_clone
 
 
 @dataclass
@@ -71,22 +75,27 @@ def fetch_source(ctx: DeployContext) -> Source:
             branch=d.branch or None,
             on_output=ctx.log.build,
             cancel=ctx.cancel,
+            credential=credential_for_clone(project=ctx.project),
         )
         ctx.save(commit_sha=result.commit_sha)
         ctx.log.info(f"Cloned commit {result.commit_sha[:12]} of branch {result.branch}")
     with ctx.phase("detect"):
-        plan = detect_project(ctx.src)
+        project = ctx.project
+        plan = detect_project(ctx.src, strategy=project.strategy, root_dir=project.root_dir)
+        ctx.plan = plan
+        ctx.context = ctx.src / plan.context_dir
         ctx.save(strategy=plan.strategy, generated_dockerfile=plan.generated_dockerfile or "")
-        ctx.log.info(f"Detected: {plan.summary}")
+        where = f" in {plan.context_dir}/" if plan.context_dir else ""
+        ctx.log.info(f"Detected{where}: {plan.summary}")
         for note in plan.notes:
-            ctx.log.info(note)
+            (ctx.log.warning if note in plan.warnings else ctx.log.info)(note)
     env_read_at = timezone.now()
     environment = resolve_environment(
         project=ctx.project, log=ctx.log, public_build_names=plan.build_args
     )
-    warnings = warn_unset(src=ctx.src, env=environment.env, log=ctx.log)
-    if warnings:
-        ctx.save(warnings=[*ctx.deployment.warnings, *warnings])
+    unset, ctx.code_reads = warn_unset(src=ctx.context, env=environment.env, log=ctx.log)
+    if plan.warnings or unset:
+        ctx.save(warnings=[*ctx.deployment.warnings, *plan.warnings, *unset])
     return Source(
         plan=plan, tree_sha=result.tree_sha, environment=environment, env_read_at=env_read_at
     )
@@ -101,6 +110,7 @@ def image_tag(ctx: DeployContext, source: Source, dockerfile_text: str) -> str:
         settings.BUTLER_INSTANCE_ID,
         str(ctx.project.id),
         source.tree_sha,
+        plan.context_dir,
         plan.dockerfile or "",
     ):
         digest.update(part.encode() + b"\0")
@@ -108,7 +118,7 @@ def image_tag(ctx: DeployContext, source: Source, dockerfile_text: str) -> str:
     build_args = source.environment.build_args
     for key in sorted(build_args):
         digest.update(f"{key}={build_args[key]}".encode() + b"\0")
-    return f"{settings.BUTLER_IMAGE_PREFIX}/{ctx.project.app_name}:{digest.hexdigest()[:16]}"
+    return f"{image_repository(ctx.project)}:{digest.hexdigest()[:16]}"
 
 
 def build_image(ctx: DeployContext, source: Source) -> Runnable:
@@ -124,20 +134,22 @@ def build_image(ctx: DeployContext, source: Source) -> Runnable:
             for line in plan.generated_dockerfile.splitlines():
                 ctx.log.build(f"  {line}")
         else:
-            dockerfile_text = read_text(ctx.src, plan.dockerfile) or ""
-        if read_text(ctx.src, ".dockerignore") is None:
+            dockerfile_text = read_text(ctx.context, plan.dockerfile) or ""
+        if read_text(ctx.context, ".dockerignore") is None:
             dockerignore = dockerfiles.default_dockerignore()
     except UnsafePath as exc:
         raise PipelineFailure(f"{exc}. Commit the file itself instead.") from None
+    ctx.dockerfile_text = dockerfile_text
     tag = image_tag(ctx, source, dockerfile_text)
     ctx.move(Deployment.Status.BUILDING)
     with ctx.phase("build"):
         if ctx.runtime.image_exists(tag):
             ctx.log.info(f"Image {tag} is up to date: nothing changed, build skipped")
         else:
+            dockerfile_text, fetched = _fetch_remote_adds(ctx, source, dockerfile_text)
             ctx.log.info(f"Building image {tag}")
             ctx.runtime.build_image(
-                context_dir=ctx.src,
+                context_dir=ctx.context,
                 dockerfile=plan.dockerfile,
                 tag=tag,
                 labels=ctx.labels(),
@@ -147,6 +159,8 @@ def build_image(ctx: DeployContext, source: Source) -> Runnable:
                 cancel=ctx.cancel,
                 dockerfile_text=dockerfile_text,
                 dockerignore_text=dockerignore,
+                network=build_network(),
+                extra_files=fetched,
             )
             ctx.built_image = tag
             ctx.save(image_built=True)
@@ -161,3 +175,21 @@ def build_image(ctx: DeployContext, source: Source) -> Runnable:
         strategy=plan.strategy,
         generated_dockerfile=plan.generated_dockerfile or "",
     )
+
+
+def _fetch_remote_adds(ctx: DeployContext, source: Source, text: str):
+    """The Docker daemon never downloads for a build: Butler fetches `ADD <url>` itself."""
+    limit = settings.BUTLER_BUILD_FETCH_MAX_MB * 1024 * 1024
+
+    def logged(url: str, size: int) -> None:
+        ctx.log.info(f"Downloaded {gitsources.sanitize(url)} for ADD ({size // 1024} KB)")
+
+    try:
+        return localize_remote_adds(
+            text,
+            build_args=source.environment.build_args,
+            fetch=lambda url: fetch(url, max_bytes=limit, cancel=ctx.cancel),
+            on_fetch=logged,
+        )
+    except RemoteAddRefused as exc:
+        raise PipelineFailure(str(exc)) from None

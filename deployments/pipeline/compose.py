@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from deployments.models import Deployment, Release
+from deployments.networks import build_network, compose_project_name
 from deployments.pipeline import compose_check
 from deployments.pipeline.build import Source
 from deployments.pipeline.context import DeployContext
@@ -20,12 +21,13 @@ from deployments.runtime.base import COMPOSE_SERVICE_LABEL, ContainerInfo
 
 def deploy_compose(ctx: DeployContext, source: Source) -> tuple[Release, ContainerInfo | None]:
     plan = source.plan
-    project_name = f"{settings.BUTLER_COMPOSE_PREFIX}-{ctx.project.id}"
+    project_name = compose_project_name(ctx.project.id)
+    # The stack runs on its own default network: nothing else joins it.
     checked = compose_check.check_compose(
-        ctx.src, plan.compose_file, labels=ctx.labels(), network=settings.BUTLER_NETWORK
+        ctx.context, plan.compose_file, labels=ctx.labels(), network=""
     )
     ctx.routed_services = publish_only_routed(checked)
-    compose_file = compose_check.write_compose(ctx.src, checked)
+    compose_file = compose_check.write_compose(ctx.workdir, checked)
     ctx.log.info(
         f"Compose services: {', '.join(checked.services)}; main service: {checked.main_service}"
     )
@@ -37,12 +39,13 @@ def deploy_compose(ctx: DeployContext, source: Source) -> tuple[Release, Contain
     with ctx.phase("build"):
         ctx.runtime.compose_up(
             project_name=project_name,
-            workdir=ctx.src,
-            compose_file=compose_file,
+            workdir=ctx.context,
+            compose_file=str(compose_file),
             env=source.environment.env,
             on_output=ctx.log.build,
             timeout=settings.BUTLER_BUILD_TIMEOUT,
             cancel=ctx.cancel,
+            build_network=build_network(),
         )
     ctx.move(Deployment.Status.STARTING)
     with ctx.phase("ready"):

@@ -20,6 +20,7 @@ labels every service and its build, attaches services to Butler's network, and l
 from __future__ import annotations
 
 import copy
+import hashlib
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -27,6 +28,14 @@ from pathlib import Path
 
 import yaml
 from django.conf import settings
+
+from deployments.runtime.base import (
+    BRIDGE_PREFIX,
+    CAP_ADD,
+    PIDS_LIMIT,
+    SECURITY_OPT,
+    log_options,
+)
 
 from .ports import NON_APP_PORTS, PortSpec, parse_port_spec
 
@@ -476,12 +485,15 @@ def check_compose(
             else:
                 _attach_network(svc, network)
 
+        _harden(svc)
+
+    nets = doc.get("networks")
+    if not isinstance(nets, dict):
+        nets = {}
     if network:
-        nets = doc.get("networks")
-        if not isinstance(nets, dict):
-            nets = {}
         nets[network] = {"external": True}
-        doc["networks"] = nets
+    _own_bridges(nets, labels.get("butler.project", ""))
+    doc["networks"] = nets
 
     main = _choose_main(doc["services"], ports)
     main_ports = ports.get(main) or []
@@ -501,15 +513,52 @@ def check_compose(
     )
 
 
-def write_compose(repo_dir: Path, plan: ComposePlan) -> str:
-    """Write the rewritten file next to the original; returns its name for `docker-compose -f`."""
-    path = Path(repo_dir) / BUTLER_COMPOSE_FILE
+def _harden(svc: dict) -> None:
+    """The limits and hardening every container Butler runs gets (the file was checked not
+    to ask for more: no privileges, no added capabilities)."""
+    svc["cap_drop"] = ["ALL"]
+    svc["cap_add"] = list(CAP_ADD)
+    own = [str(o) for o in svc.get("security_opt") or [] if not str(o).startswith("no-new-priv")]
+    svc["security_opt"] = [*own, *SECURITY_OPT]
+    svc["pids_limit"] = PIDS_LIMIT
+    svc["mem_limit"] = settings.BUTLER_CONTAINER_MEMORY
+    svc["cpus"] = float(settings.BUTLER_CONTAINER_CPUS)
+    svc["logging"] = {"driver": "json-file", "options": log_options()}
+    svc.pop("memswap_limit", None)
+    svc.pop("oom_kill_disable", None)
+
+
+def _own_bridges(nets: dict, project_id: str) -> None:
+    """Every network of the stack (its default one included) on a `butler…` bridge, so the
+    firewall that keeps containers away from this host covers it."""
+    names = set(nets) | {"default"}
+    for name in names:
+        conf = nets.get(name)
+        if conf is None:
+            conf = {}
+        if not isinstance(conf, dict) or _truthy(conf.get("external", False)):
+            continue
+        if str(conf.get("driver") or "bridge") != "bridge":
+            continue
+        digest = hashlib.sha256(
+            f"{settings.BUTLER_INSTANCE_ID}:{project_id}:{name}".encode()
+        ).hexdigest()
+        opts = dict(conf.get("driver_opts") or {})
+        opts["com.docker.network.bridge.name"] = f"{BRIDGE_PREFIX}{digest[:8]}"
+        conf["driver_opts"] = opts
+        nets[name] = conf
+
+
+def write_compose(dest_dir: Path, plan: ComposePlan) -> Path:
+    """Write the rewritten file into `dest_dir`, a folder of Butler's (never the clone: a
+    repository could have committed that name as a symlink to a file on this host)."""
+    path = Path(dest_dir) / BUTLER_COMPOSE_FILE
     path.write_text(
         "# Written by Butler from the repository's compose file.\n"
         + yaml.safe_dump(plan.rewritten, sort_keys=False, default_flow_style=False),
         encoding="utf-8",
     )
-    return BUTLER_COMPOSE_FILE
+    return path
 
 
 def inspect_compose(repo_dir: Path, compose_file: str) -> ComposeSummary | None:

@@ -3,8 +3,9 @@
 `DeployContext` holds the deployment, its log, the runtime, the cancel token, the phase
 timings and the work dir; it moves the deployment's status through `transitions` (never by
 assignment). `Watchman` is the run's companion thread: it writes the heartbeat that tells the
-reconcile this worker is alive, and polls for a cancel request (or the deployment vanishing
-with its project) often enough to stop the run within a second or two.
+reconcile this worker is alive, polls for a cancel request (or the deployment vanishing with
+its project) often enough to stop the run within a second or two, and flushes the log, so a
+build step that prints a line and then works quietly for minutes shows that line at once.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ class DeployContext:
         self.runtime = get_runtime()
         self.cancel = CancelToken()
         self.workdir = Path(settings.BUTLER_WORK_DIR) / f"deployment-{deployment.id}"
-        self.src = self.workdir / "src"
+        self.src = self.workdir / "src"  # the clone
+        self.context = self.src  # the folder built: the clone, or its `root_dir`
+        self.plan = None  # the build plan, once detection made one
+        self.dockerfile_text = ""  # the Dockerfile built (to point at a line when it fails)
+        self.code_reads: set[str] = set()  # variables the code reads (for explanations)
         self.timings: dict[str, float] = dict(deployment.phase_timings or {})
         # What this run made, so a failure or cancel can remove exactly that.
         self.built_image: str | None = None
@@ -97,6 +102,7 @@ class Watchman(threading.Thread):
         next_beat = time.monotonic() + settings.BUTLER_HEARTBEAT_SECONDS
         try:
             while not self._done.wait(CANCEL_POLL_SECONDS):
+                self.ctx.log.flush()
                 row = (
                     Deployment.objects.filter(id=deployment_id)
                     .values("status", "cancel_requested_at", "error")

@@ -49,19 +49,23 @@ def resolve_environment(
     return release_env
 
 
-def warn_unset(*, src: Path, env: dict[str, str], log: DeploymentLog) -> list[str]:
-    """Variables the code reads that the project does not set: a warning, never a failure."""
+def warn_unset(*, src: Path, env: dict[str, str], log: DeploymentLog) -> tuple[list[str], set[str]]:
+    """Variables the code reads that the project does not set: a warning, never a failure.
+
+    Returns the warnings, and every name the code reads (to explain a crash at start-up).
+    """
     try:
         found = detect_in_directory(src, time_budget=5.0)
     except Exception:  # detection is advice; it never fails a deploy
         logger.warning("env var detection failed in %s", src, exc_info=True)
-        return []
-    missing = sorted(name for name in found.variables if name not in env)
+        return [], set()
+    reads = set(found.variables)
+    missing = sorted(name for name in reads if name not in env)
     if not missing:
-        return []
+        return [], reads
     warning = f"Warning: the code reads {', '.join(missing)} but they are not set for this project."
     log.warning(warning + " The deploy goes on; set them under Environment Variables.")
-    return [warning]
+    return [warning], reads
 
 
 def _backend_urls(project: Project, env: dict[str, str], log: DeploymentLog) -> dict[str, str]:

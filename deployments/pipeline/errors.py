@@ -7,8 +7,13 @@ from __future__ import annotations
 import gitsources
 from deployments.pipeline import compose_check
 from deployments.pipeline.detect import DetectionError
+from deployments.pipeline.explain import (
+    Explanation,
+    explain_build_failure,
+    explain_missing_image,
+)
 from deployments.pipeline.ready import AppExited, NeverAnswered
-from deployments.runtime.base import BuildFailed, ComposeFailed, RuntimeFailure
+from deployments.runtime.base import BaseImageMissing, BuildFailed, ComposeFailed, RuntimeFailure
 
 
 class PipelineFailure(Exception):
@@ -28,10 +33,18 @@ EXPLAINED_FAILURES = (
 )
 
 
-def failure_message(exc: Exception) -> str:
-    """What the user reads in `Deployment.error`: what happened, what to do, the evidence."""
+def failure_message(exc: Exception, *, plan=None, image_exists=None, dockerfile_text="") -> str:
+    """What the user reads in `Deployment.error`: what happened, what to do, the evidence.
+
+    `plan` (the build plan, once there is one) and `image_exists` (the runtime's check) let a
+    missing base image be explained precisely.
+    """
+    if isinstance(exc, BaseImageMissing):
+        return str(_explain_missing_image(exc, plan, image_exists, dockerfile_text))
     if isinstance(exc, BuildFailed):
-        return f"{exc}\nLast lines of the build output:\n{exc.log_tail}".strip()
+        why = explain_build_failure(exc.log_tail, str(exc))
+        lead = f"{why}\n{exc}" if why else str(exc)
+        return f"{lead}\nLast lines of the build output:\n{exc.log_tail}".strip()
     if isinstance(exc, ComposeFailed):
         return f"{exc}\nLast lines of docker compose:\n{exc.output_tail}".strip()
     if isinstance(exc, AppExited):
@@ -44,3 +57,25 @@ def failure_message(exc: Exception) -> str:
     if isinstance(exc, EXPLAINED_FAILURES):
         return str(exc)
     return f"Internal error ({exc.__class__.__name__}). The worker log has the details."
+
+
+def _explain_missing_image(
+    exc: BaseImageMissing, plan, image_exists, dockerfile_text: str
+) -> Explanation:
+    if plan is None:
+        return explain_missing_image(exc.image, generated=True)
+    missing = []
+    for image in plan.base_images:
+        try:
+            if image_exists is not None and not image_exists(image):
+                missing.append(image)
+        except RuntimeFailure:
+            break
+    return explain_missing_image(
+        exc.image,
+        generated=plan.generated_dockerfile is not None and plan.strategy != "dockerfile",
+        dockerfile=plan.dockerfile or "Dockerfile",
+        dockerfile_text=dockerfile_text or plan.generated_dockerfile or "",
+        missing=missing,
+        alternatives=plan.alternatives,
+    )

@@ -19,6 +19,7 @@ from django.conf import settings
 from core.cancel import Cancelled
 from deployments import transitions
 from deployments.models import Deployment
+from deployments.networks import build_network, project_network
 from deployments.pipeline.build import Runnable, build_image, fetch_source
 from deployments.pipeline.compose import deploy_compose
 from deployments.pipeline.context import DeployContext, Watchman, worker_name
@@ -55,7 +56,14 @@ def run_deployment(deployment_id: int) -> str | None:
         _cleanup(ctx)
         return exc.current
     except Exception as exc:
-        message = ctx.log.mask(failure_message(exc))
+        message = ctx.log.mask(
+            failure_message(
+                exc,
+                plan=ctx.plan,
+                image_exists=ctx.runtime.image_exists,
+                dockerfile_text=ctx.dockerfile_text,
+            )
+        )
         if not isinstance(exc, (*EXPLAINED_FAILURES, SnapshotUnreadable)):
             logger.exception("deployment %s failed unexpectedly", deployment_id)
         elif isinstance(exc, SnapshotUnreadable):
@@ -71,7 +79,7 @@ def _run(ctx: DeployContext) -> None:
     d = ctx.deployment
     ctx.log.info(f"Deployment #{d.number} of {ctx.project.app_name} (trace {d.trace_id})")
     ctx.runtime.ping()
-    ctx.runtime.ensure_network(settings.BUTLER_NETWORK)
+    _isolate(ctx)
     if d.trigger == Deployment.Trigger.ROLLBACK:
         release = d.release
         if release is None:
@@ -97,6 +105,21 @@ def _run(ctx: DeployContext) -> None:
     runnable = build_image(ctx, source)
     container = run_image(ctx, runnable)
     _switch(ctx, runnable, container, env_applied_at=source.env_read_at)
+
+
+def _isolate(ctx: DeployContext) -> None:
+    """The project's own network, the builds' network, and the firewall around them."""
+    problem = ctx.runtime.ensure_isolation()
+    if problem:
+        if settings.BUTLER_FIREWALL == "on":
+            raise PipelineFailure(
+                f"The host firewall is required (BUTLER_FIREWALL=on) but cannot be set: {problem}."
+            )
+        ctx.log.warning(
+            f"Warning: {problem}; apps and builds can reach services of this host. "
+            "Run Butler as root on the Docker host, or set BUTLER_FIREWALL=off to accept this."
+        )
+    ctx.runtime.ensure_network(build_network(), labels={"butler.network": "build"})
 
 
 def _switch(
@@ -192,6 +215,15 @@ def _cleanup(ctx: DeployContext) -> None:
             runtime.compose_down(project_name=ctx.compose_project)
         if ctx.built_image:
             runtime.remove_image(ctx.built_image)
+        family = [ctx.project.id, ctx.project.parent_id or 0]
+        family_serves = (
+            Deployment.objects.filter(status=S.RUNNING, project_id__in=family).exists()
+            or Deployment.objects.filter(
+                status=S.RUNNING, project__parent_id=ctx.project.parent_id or -1
+            ).exists()
+        )
+        if not family_serves:
+            runtime.remove_network(project_network(ctx.project))
     except RuntimeFailure:
         logger.warning(
             "cleanup after deployment %s was incomplete", ctx.deployment.id, exc_info=True

@@ -7,12 +7,17 @@ container that was serving keeps serving until this one answers HTTP; only then 
 
 from __future__ import annotations
 
-import secrets
 import time
 
 from django.conf import settings
 
 from deployments.models import Deployment
+from deployments.networks import (
+    aliases,
+    container_name,
+    project_network,
+    project_network_labels,
+)
 from deployments.pipeline.build import Runnable
 from deployments.pipeline.context import DeployContext
 from deployments.pipeline.ready import Moved, wait_until_ready
@@ -27,6 +32,8 @@ def run_image(ctx: DeployContext, runnable: Runnable) -> ContainerInfo:
     if ctx.deployment.status != Deployment.Status.STARTING:  # a rollback was claimed into it
         ctx.move(Deployment.Status.STARTING)
     with ctx.phase("start"):
+        network = project_network(ctx.project)
+        ctx.runtime.ensure_network(network, labels=project_network_labels(ctx.project))
         port = runnable.container_port
         source = "the image's EXPOSE" if port else "PORT"
         if runnable.release is not None and port:
@@ -40,11 +47,6 @@ def run_image(ctx: DeployContext, runnable: Runnable) -> ContainerInfo:
     return ctx.container
 
 
-def container_name(app_name: str) -> str:
-    """`<app>-<8 hex>`: named after the app, unique per run."""
-    return f"{app_name[:50] or 'app'}-{secrets.token_hex(4)}"
-
-
 def ready_host() -> str:
     ip = settings.BUTLER_PUBLISH_IP
     return "127.0.0.1" if ip in {"0.0.0.0", "", "::"} else ip
@@ -52,12 +54,13 @@ def ready_host() -> str:
 
 def _start(ctx: DeployContext, image: str, env: dict[str, str], port: int) -> ContainerInfo:
     spec = ContainerSpec(
-        name=container_name(ctx.project.app_name),
+        name=container_name(ctx.project),
         image=image,
         env={**env, "PORT": str(port)},
         labels=ctx.labels(),
         container_port=port,
-        network=settings.BUTLER_NETWORK,
+        network=project_network(ctx.project),
+        aliases=aliases(ctx.project),
         memory=settings.BUTLER_CONTAINER_MEMORY,
         cpus=settings.BUTLER_CONTAINER_CPUS,
     )
@@ -69,8 +72,9 @@ def _start(ctx: DeployContext, image: str, env: dict[str, str], port: int) -> Co
 def _wait_ready(ctx: DeployContext, image: str, env: dict[str, str]) -> ContainerInfo:
     timeout = settings.BUTLER_READY_TIMEOUT
     started = time.monotonic()
+    hints = {"env_names": set(env), "code_reads": ctx.code_reads}
     result = wait_until_ready(
-        ctx.runtime, ctx.container, host=ready_host(), timeout=timeout, cancel=ctx.cancel
+        ctx.runtime, ctx.container, host=ready_host(), timeout=timeout, cancel=ctx.cancel, **hints
     )
     if isinstance(result, Moved):
         ctx.log.info(
@@ -87,5 +91,6 @@ def _wait_ready(ctx: DeployContext, image: str, env: dict[str, str]) -> Containe
             timeout=remaining,
             may_move=False,
             cancel=ctx.cancel,
+            **hints,
         )
     return result

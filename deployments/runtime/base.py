@@ -16,6 +16,15 @@ from typing import Protocol, runtime_checkable
 from core.cancel import CancelToken
 
 MANAGED_LABEL = "butler.managed"
+# What every container Butler runs gets, a compose service as much as a single container:
+# all capabilities dropped but the few an ordinary web server needs (nginx's master chowns
+# its cache dirs and switches to an unprivileged worker user; some images bind ports below
+# 1024), no new privileges, a cap on processes.
+CAP_ADD = ["CHOWN", "SETUID", "SETGID", "NET_BIND_SERVICE", "DAC_OVERRIDE", "FOWNER"]
+SECURITY_OPT = ["no-new-privileges:true"]
+PIDS_LIMIT = 1024
+# Linux bridge names of Butler's networks start with this, so one firewall rule covers all.
+BRIDGE_PREFIX = "butler"
 INSTANCE_LABEL = "butler.instance"
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
@@ -92,6 +101,17 @@ class ContainerSpec:
     memory: str
     cpus: float
     command: list[str] | None = None
+    aliases: tuple[str, ...] = ()  # names it answers to on its network
+
+
+def log_options() -> dict[str, str]:
+    """json-file options that cap a container's own log on the host's disk."""
+    from django.conf import settings
+
+    return {
+        "max-size": settings.BUTLER_CONTAINER_LOG_MAX_SIZE,
+        "max-file": str(settings.BUTLER_CONTAINER_LOG_MAX_FILES),
+    }
 
 
 @dataclass(frozen=True)
@@ -129,9 +149,10 @@ class Runtime(Protocol):
     """
 
     def ping(self) -> dict: ...
+    def ensure_isolation(self) -> str | None: ...
 
     # networks
-    def ensure_network(self, name: str) -> None: ...
+    def ensure_network(self, name: str, labels: dict[str, str] | None = None) -> None: ...
     def remove_network(self, name: str) -> bool: ...
     def list_networks(self, labels: dict[str, str] | None = None) -> list[str]: ...
 
@@ -154,6 +175,8 @@ class Runtime(Protocol):
         cancel: CancelToken | None = None,
         dockerfile_text: str | None = None,
         dockerignore_text: str | None = None,
+        network: str | None = None,
+        extra_files: dict[str, bytes] | None = None,
     ) -> str: ...
     def remove_build_leftovers(self, leftovers) -> int: ...
 
@@ -179,9 +202,16 @@ class Runtime(Protocol):
         on_output: OutputCallback,
         timeout: int,
         cancel: CancelToken | None = None,
+        build_network: str | None = None,
     ) -> list[ContainerInfo]: ...
     def compose_down(self, *, project_name: str) -> None: ...
     def compose_containers(self, project_name: str) -> list[ContainerInfo]: ...
+
+    # sockets
+    def listening_sockets(self, name_or_id: str) -> list[tuple[str, int]] | None:
+        """(address, port) of the TCP sockets listening inside the container, such as
+        ("127.0.0.1", 3000) or ("::", 8000); None when the runtime cannot tell."""
+        ...
 
 
 def tail_lines(lines: list[str] | tuple[str, ...], n: int = 30) -> str:

@@ -15,10 +15,14 @@ still holds is never touched (the engine refuses to remove those without force).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 import socket
+import tarfile
+import tempfile
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +89,8 @@ class BuildMixin:
         cancel: CancelToken | None = None,
         dockerfile_text: str | None = None,
         dockerignore_text: str | None = None,
+        network: str | None = None,
+        extra_files: dict[str, bytes] | None = None,
     ) -> str:
         """Build `tag` from `context_dir` without pulling; stream output; return the image id.
 
@@ -104,6 +110,7 @@ class BuildMixin:
             dockerfile_text=dockerfile_text,
             dockerignore_text=dockerignore_text,
             labels=self._labels(labels),
+            extra_files=extra_files or {},
         )
         build = _BuildRun(
             on_output=on_output, secrets=secret_values(buildargs), buildargs=buildargs or {}
@@ -123,6 +130,7 @@ class BuildMixin:
                 dockerfile=CONTEXT_DOCKERFILE,
                 tag=tag,
                 buildargs=buildargs or None,
+                network_mode=network,
                 pull=False,
                 rm=True,
                 forcerm=True,
@@ -234,9 +242,11 @@ def _build_context(
     dockerfile_text: str | None,
     dockerignore_text: str | None,
     labels: dict[str, str],
+    extra_files: dict[str, bytes],
 ):
     """The build context as a tar file: the context's files minus the ignored ones (symlinks
-    stay links, never followed), and the Dockerfile with Butler's labels in one last step.
+    stay links, never followed), `extra_files`, and the Dockerfile with Butler's labels in
+    one last step (a `.dockerignore` naming it, so the daemon keeps it out of the image).
 
     Raises `BuildFailed` when the Dockerfile or `.dockerignore` cannot be read.
     """
@@ -256,12 +266,38 @@ def _build_context(
     ]
     label_line = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in labels.items())
     text = dockerfile_text.rstrip("\n") + "\n" + label_line + "\n"
+    ignore = "\n".join([*(patterns or [".dockerignore"]), CONTEXT_DOCKERFILE])
+    generated = {".dockerignore": ignore.encode(), CONTEXT_DOCKERFILE: text.encode()}
+    generated.update(extra_files)
     try:
-        return docker.utils.build.tar(
-            str(root), exclude=patterns, dockerfile=(CONTEXT_DOCKERFILE, text)
-        )
+        files = sorted(docker.utils.build.exclude_paths(str(root), patterns, CONTEXT_DOCKERFILE))
+        return _tar(root, files, generated)
     except OSError as exc:
         raise BuildFailed(f"The build context could not be read: {_short(exc)}") from exc
+
+
+def _tar(root: Path, files: list[str], generated: dict[str, bytes]):
+    """A tar of `files` under `root` (links as links, never followed) and `generated`."""
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - the build reads it, then closes it
+    with tarfile.open(fileobj=handle, mode="w") as archive:
+        for rel in files:
+            if rel in generated:
+                continue
+            full = root / rel
+            info = archive.gettarinfo(str(full), arcname=rel)
+            if info is None:  # a socket: not something a build can use
+                continue
+            if info.isfile():
+                with open(full, "rb") as data:
+                    archive.addfile(info, data)
+            else:
+                archive.addfile(info)
+        for name, data in generated.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o600, int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    handle.seek(0)
+    return handle
 
 
 class _BuildAPIClient(docker.APIClient):

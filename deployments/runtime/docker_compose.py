@@ -20,6 +20,7 @@ import yaml
 
 from core.cancel import Cancelled, CancelToken
 from core.processes import ProcessStartError, run_streaming
+from core.safefiles import UnsafePath, read_text
 
 from .base import (
     COMPOSE_PROJECT_LABEL,
@@ -80,13 +81,17 @@ class ComposeMixin:
         on_output: OutputCallback,
         timeout: int,
         cancel: CancelToken | None = None,
+        build_network: str | None = None,
     ) -> list[ContainerInfo]:
         """`compose up -d --build --remove-orphans` in a clean environment; return containers.
 
-        The subprocess sees only PATH, a throwaway HOME, the DOCKER_* connection settings and
-        `env`, so `${SECRET_KEY}` in a compose file cannot read Butler's own secrets. On
-        failure (or `Cancelled`) the project is left as it is; call `compose_down` to clean
-        up. The builds' leftover images are removed either way.
+        `workdir` is the project directory (relative paths in the file start there);
+        `compose_file` may live elsewhere. The subprocess sees only PATH, a throwaway HOME, the
+        DOCKER_* connection settings and `env`, so `${SECRET_KEY}` in a compose file cannot
+        read Butler's own secrets; the project directory's `.env` is read by Butler without
+        following a symlink and handed over as a copy. On failure (or `Cancelled`) the
+        project is left as it is; call `compose_down` to clean up. The builds' leftover
+        images are removed either way.
         """
         if self.compose_available() is None:
             raise ComposeFailed(
@@ -98,12 +103,16 @@ class ComposeMixin:
         home = tempfile.mkdtemp(prefix="butler-compose-")
         secrets = secret_values(env)
         try:
-            override = self._write_compose_labels(compose_path, project_name, Path(home))
+            override = self._write_compose_labels(
+                compose_path, project_name, Path(home), build_network=build_network
+            )
+            env_file = _dotenv_copy(Path(workdir), Path(home))
             run_env = {
                 **{k: v for k, v in env.items() if k not in _CONNECTION_VARS},
                 **_clean_env(home),
             }
-            args = [*self._compose_cmd, "-p", project_name, "-f", compose_file]
+            args = [*self._compose_cmd, "-p", project_name, "--project-directory", str(workdir)]
+            args += ["--env-file", str(env_file), "-f", str(compose_path)]
             args += ["-f", str(override), "up", "-d", "--build", "--remove-orphans"]
             leftovers = Leftovers()
 
@@ -142,8 +151,11 @@ class ComposeMixin:
             raise ComposeFailed(f"docker compose up failed (exit code {rc}): {last}", tail)
         return self.compose_containers(project_name)
 
-    def _write_compose_labels(self, compose_path: Path, project_name: str, into: Path) -> Path:
-        """An override file that puts Butler's labels on every service and built image."""
+    def _write_compose_labels(
+        self, compose_path: Path, project_name: str, into: Path, *, build_network: str | None
+    ) -> Path:
+        """An override file that puts Butler's labels on every service and built image, and
+        runs the builds' steps on `build_network`."""
         try:
             data = yaml.safe_load(compose_path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
@@ -166,6 +178,8 @@ class ComposeMixin:
             entry: dict[str, Any] = {"labels": labels}
             if isinstance(service, dict) and service.get("build") is not None:
                 entry["build"] = {"labels": {**labels, COMPOSE_IMAGE_LABEL: project_name}}
+                if build_network:
+                    entry["build"]["network"] = build_network
             override["services"][str(name)] = entry
         path = into / "butler-labels.compose.json"  # JSON is YAML; no emitter needed
         path.write_text(json.dumps(override), encoding="utf-8")
@@ -205,6 +219,19 @@ class ComposeMixin:
 # Settings that say how to reach the engine; they come from Butler's environment, never from
 # a project's env vars.
 _CONNECTION_VARS = ("DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+
+
+def _dotenv_copy(project_dir: Path, into: Path) -> Path:
+    """The project directory's `.env` (what compose fills `${VAR}` defaults from), copied;
+    empty when there is none. A `.env` that is a symlink fails the deploy instead of
+    handing a host file's contents to the app."""
+    try:
+        text = read_text(project_dir, ".env") or ""
+    except UnsafePath as exc:
+        raise ComposeFailed(f"{exc}. Commit the .env file itself, or remove it.") from None
+    path = into / "compose.env"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _clean_env(home: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import socket
@@ -24,32 +25,35 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.types
 import requests
 from django.conf import settings
 
 from .base import (
+    BRIDGE_PREFIX,
+    CAP_ADD,
     INSTANCE_LABEL,
     MANAGED_LABEL,
+    PIDS_LIMIT,
+    SECURITY_OPT,
     ContainerInfo,
     ContainerNotFound,
     ContainerSpec,
     EngineUnavailable,
     ImageInfo,
     RuntimeFailure,
+    log_options,
 )
 from .docker_build import BuildMixin
 from .docker_compose import ComposeMixin
 from .docker_errors import _engine_errors, _short
+from .firewall import ensure_firewall
 
 logger = logging.getLogger(__name__)
 
 PING_TIMEOUT = 5  # seconds; "is the engine there?" must answer fast
 API_TIMEOUT = 120  # seconds; ordinary calls (stop waits for the app's own stop timeout)
 PORT_ATTEMPTS = 5
-PIDS_LIMIT = 1024
-# What ordinary web servers need once everything else is dropped: nginx's master chowns its
-# cache dirs and switches to an unprivileged worker user; some images bind ports below 1024.
-CAP_ADD = ["CHOWN", "SETUID", "SETGID", "NET_BIND_SERVICE", "DAC_OVERRIDE", "FOWNER"]
 
 
 class DockerRuntime(BuildMixin, ComposeMixin):
@@ -124,21 +128,34 @@ class DockerRuntime(BuildMixin, ComposeMixin):
             "arch": info.get("Arch", ""),
         }
 
+    def ensure_isolation(self) -> str | None:
+        """The host firewall for Butler's networks (`firewall.py`); None when it is in place,
+        else why it is not."""
+        return ensure_firewall(docker_host=self._base_url)
+
     # ---- networks ----
 
     def _networks_named(self, name: str) -> list[dict]:
         # The engine's name filter matches substrings; keep exact matches only.
         return [n for n in self._api().networks(names=[name]) if n.get("Name") == name]
 
-    def ensure_network(self, name: str) -> None:
-        """Create the bridge network `name` unless it exists. Safe to call concurrently."""
+    def ensure_network(self, name: str, labels: dict[str, str] | None = None) -> None:
+        """Create the bridge network `name` unless it exists. Safe to call concurrently.
+
+        Its Linux bridge is named `butler<hash>`, so the firewall rules that keep containers
+        away from this host cover every Butler network at once.
+        """
         api = self._api()
         with _engine_errors(f"create network {name}"), _network_lock():
             if self._networks_named(name):
                 return
             try:
                 created = api.create_network(
-                    name, driver="bridge", labels=self._labels(None), check_duplicate=True
+                    name,
+                    driver="bridge",
+                    labels=self._labels(labels),
+                    check_duplicate=True,
+                    options={"com.docker.network.bridge.name": bridge_name(name)},
                 )
             except docker.errors.APIError as exc:
                 if exc.status_code == 409 or "already exists" in str(exc):
@@ -268,7 +285,7 @@ class DockerRuntime(BuildMixin, ComposeMixin):
         port_key = f"{spec.container_port}/tcp"
         with _engine_errors(f"create container {spec.name}"):
             try:
-                return client.containers.create(
+                container = client.containers.create(
                     image=spec.image,
                     command=spec.command,
                     name=spec.name,
@@ -283,9 +300,18 @@ class DockerRuntime(BuildMixin, ComposeMixin):
                     privileged=False,
                     cap_drop=["ALL"],
                     cap_add=CAP_ADD,
-                    security_opt=["no-new-privileges"],
+                    security_opt=SECURITY_OPT,
                     pids_limit=PIDS_LIMIT,
+                    log_config=docker.types.LogConfig(type="json-file", config=log_options()),
                 )
+                if spec.aliases:
+                    # Reconnect with aliases: a sibling component reaches it by name.
+                    api = client.api
+                    api.disconnect_container_from_network(container.id, spec.network)
+                    api.connect_container_to_network(
+                        container.id, spec.network, aliases=list(spec.aliases)
+                    )
+                return container
             except docker.errors.ImageNotFound as exc:
                 raise RuntimeFailure(
                     f"Image '{spec.image}' does not exist. Build it before running it."
@@ -375,6 +401,52 @@ class DockerRuntime(BuildMixin, ComposeMixin):
                     continue  # removed while we were listing
         return sorted(infos, key=lambda c: c.name)
 
+    # ---- sockets ----
+
+    def listening_sockets(self, name_or_id: str) -> list[tuple[str, int]] | None:
+        """(address, port) of the TCP sockets listening in the container's network namespace,
+        read from /proc/net/tcp{,6} inside it; None when that cannot be read (no `cat` in
+        the image, the container not running)."""
+        attrs = self._inspect_ours(name_or_id)
+        try:
+            result = (
+                self._connect()
+                .containers.get(attrs["Id"])
+                .exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], stdout=True, stderr=False)
+            )
+        except (docker.errors.DockerException, requests.RequestException):
+            return None
+        text = (result.output or b"").decode("ascii", errors="replace")
+        if "local_address" not in text:
+            return None
+        return self.parse_proc_net_tcp(text)
+
+    @staticmethod
+    def parse_proc_net_tcp(text: str) -> list[tuple[str, int]]:
+        """LISTEN sockets of /proc/net/tcp and tcp6 text: ("127.0.0.1", 3000), ("::", 80)."""
+        found: list[tuple[str, int]] = []
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) < 4 or fields[3] != "0A" or ":" not in fields[1]:
+                continue
+            address_hex, _, port_hex = fields[1].partition(":")
+            try:
+                raw = bytes.fromhex(address_hex)
+                port = int(port_hex, 16)
+            except ValueError:
+                continue
+            # The kernel prints each 32-bit word in host (little-endian) order.
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            if len(words) == 4:
+                address = socket.inet_ntop(socket.AF_INET, words)
+            elif len(words) == 16:
+                address = socket.inet_ntop(socket.AF_INET6, words)
+            else:
+                continue
+            if (address, port) not in found:
+                found.append((address, port))
+        return found
+
 
 def _container_info(attrs: dict) -> ContainerInfo:
     config = attrs.get("Config") or {}
@@ -409,6 +481,11 @@ def _container_info(attrs: dict) -> ContainerInfo:
         image=config.get("Image") or attrs.get("Image", ""),
         ip=ip,
     )
+
+
+def bridge_name(network: str) -> str:
+    """The Linux bridge of a Butler network: `butler` + 8 hex (interface names are short)."""
+    return f"{BRIDGE_PREFIX}{hashlib.sha256(network.encode()).hexdigest()[:8]}"
 
 
 def _free_port() -> int:

@@ -87,6 +87,8 @@ class FakeRuntime:
         self.compose_services = list(compose_services or ["web"])
         # Called during a build with its cancel token (e.g. to wait until it is cancelled).
         self.build_hook = None
+        # What `ensure_isolation` answers: None (the firewall is in place) or why not.
+        self.isolation_problem: str | None = None
 
         self.networks: dict[str, dict[str, str]] = {}
         self.images: dict[str, ImageInfo] = {}  # by tag
@@ -135,9 +137,13 @@ class FakeRuntime:
         self._check()
         return {"server_version": "fake", "api_version": "1.41"}
 
-    def ensure_network(self, name: str) -> None:
+    def ensure_isolation(self) -> str | None:
         self._check()
-        self.networks.setdefault(name, self._labels(None))
+        return self.isolation_problem
+
+    def ensure_network(self, name: str, labels: dict[str, str] | None = None) -> None:
+        self._check()
+        self.networks.setdefault(name, self._labels(labels))
 
     def remove_network(self, name: str) -> bool:
         self._check()
@@ -190,6 +196,8 @@ class FakeRuntime:
         cancel: CancelToken | None = None,
         dockerfile_text: str | None = None,
         dockerignore_text: str | None = None,
+        network: str | None = None,
+        extra_files: dict[str, bytes] | None = None,
     ) -> str:
         self._check()
         self.builds.append(
@@ -200,6 +208,8 @@ class FakeRuntime:
                 "labels": dict(labels),
                 "buildargs": dict(buildargs or {}),
                 "dockerfile_text": dockerfile_text,
+                "network": network,
+                "extra_files": dict(extra_files or {}),
             }
         )
         path = Path(context_dir) / dockerfile
@@ -314,6 +324,7 @@ class FakeRuntime:
         on_output: OutputCallback,
         timeout: int,
         cancel: CancelToken | None = None,
+        build_network: str | None = None,
     ) -> list[ContainerInfo]:
         self._check()
         if not (Path(workdir) / compose_file).is_file():
@@ -349,3 +360,12 @@ class FakeRuntime:
 
     def compose_containers(self, project_name: str) -> list[ContainerInfo]:
         return self.list_containers({COMPOSE_PROJECT_LABEL: project_name})
+
+    # ---- sockets ----
+
+    def listening_sockets(self, name_or_id: str) -> list[tuple[str, int]] | None:
+        """Tests script the container's listening sockets with `fake.listening = [...]`;
+        unset, the fake cannot tell (None), like an image without `cat`."""
+        self._find(name_or_id)
+        listening = getattr(self, "listening", None)
+        return None if listening is None else list(listening)

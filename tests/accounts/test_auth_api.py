@@ -222,3 +222,32 @@ def test_concurrent_guesses_cannot_slip_past_the_limit(settings):
     assert len(results) == 12
     assert results.count(401) == 5
     assert results.count(429) == 7
+
+
+@pytest.mark.django_db
+class TestSignupPolicy:
+    USER = {"username": "newcomer", "email": "new@example.com", "password": "a-long-passphrase"}
+
+    def test_open_lets_anyone_register(self, anon_client, settings):
+        settings.BUTLER_SIGNUP = "open"
+        assert anon_client.post("/api/auth/register", self.USER, format="json").status_code == 201
+
+    def test_first_makes_the_first_user_the_admin_and_then_closes(self, anon_client, settings):
+        from accounts.models import User
+
+        settings.BUTLER_SIGNUP = "first"
+        assert anon_client.post("/api/auth/register", self.USER, format="json").status_code == 201
+        first = User.objects.get(username="newcomer")
+        assert first.is_superuser and first.is_staff
+        second = {**self.USER, "username": "late", "email": "late@example.com"}
+        refused = anon_client.post("/api/auth/register", second, format="json")
+        assert refused.status_code == 403
+        assert "Registration is closed" in refused.json()["detail"]
+        assert not User.objects.filter(username="late").exists()
+
+    def test_closed_refuses_the_api_and_the_page(self, anon_client, client, settings):
+        settings.BUTLER_SIGNUP = "closed"
+        refused = anon_client.post("/api/auth/register", self.USER, format="json")
+        assert refused.status_code == 403 and "createsuperuser" in refused.json()["detail"]
+        page = client.post("/accounts/register/", self.USER)
+        assert page.status_code == 200 and "Registration is closed" in page.content.decode()

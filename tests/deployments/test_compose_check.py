@@ -194,9 +194,21 @@ class TestRewrite:
         assert web["build"] == {"context": ".", "labels": LABELS}
         assert web["networks"] == ["default", NETWORK]
         assert plan.rewritten["services"]["redis"]["labels"] == LABELS
-        assert plan.rewritten["networks"] == {NETWORK: {"external": True}}
+        networks = plan.rewritten["networks"]
+        assert networks[NETWORK] == {"external": True}
+        bridge = networks["default"]["driver_opts"]["com.docker.network.bridge.name"]
+        assert bridge.startswith("butler") and len(bridge) <= 15  # covered by the firewall
         assert plan.rewritten["version"] == "3.8"
         assert web["environment"] == ["PORT=8000"]
+
+    def test_every_service_gets_the_hardening_single_containers_get(self, repo):
+        samples.compose_repo(repo, host_port=8080)
+        plan = _check(repo)
+        for svc in plan.rewritten["services"].values():
+            assert svc["cap_drop"] == ["ALL"] and "SYS_ADMIN" not in svc["cap_add"]
+            assert "no-new-privileges:true" in svc["security_opt"]
+            assert svc["pids_limit"] == 1024 and svc["mem_limit"] and svc["cpus"]
+            assert svc["logging"]["options"]["max-size"]
 
     def test_variables_are_left_for_compose_to_interpolate(self, repo):
         _compose(
@@ -313,12 +325,21 @@ class TestRewrite:
             "back": {"aliases": ["api.internal"]},
             NETWORK: {},
         }
-        assert doc["networks"] == {"front": {}, "back": {}, NETWORK: {"external": True}}
+        assert set(doc["networks"]) == {"front", "back", "default", NETWORK}
+        assert doc["networks"][NETWORK] == {"external": True}
+        bridges = {
+            doc["networks"][n]["driver_opts"]["com.docker.network.bridge.name"]
+            for n in ("front", "back", "default")
+        }
+        assert len(bridges) == 3 and all(b.startswith("butler") for b in bridges)
 
-    def test_write_compose_writes_a_loadable_file_next_to_the_original(self, repo):
+    def test_write_compose_writes_a_loadable_file_outside_the_clone(self, repo, tmp_path):
         samples.compose_repo(repo)
         plan = _check(repo)
-        name = write_compose(repo, plan)
-        assert name == "docker-compose.butler.yml"
-        assert yaml.safe_load((repo / name).read_text()) == plan.rewritten
+        outside = tmp_path / "butler-owned"
+        outside.mkdir()
+        path = write_compose(outside, plan)
+        assert path == outside / "docker-compose.butler.yml"
+        assert yaml.safe_load(path.read_text()) == plan.rewritten
+        assert not (repo / "docker-compose.butler.yml").exists()
         assert find_compose_file(repo) == "docker-compose.yml"

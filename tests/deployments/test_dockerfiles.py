@@ -103,7 +103,7 @@ class TestPython:
         assert "RUN cd backend && " in _python(collectstatic_dir="backend")
 
     def test_pipenv_and_poetry_and_project_installs(self):
-        assert "pipenv install --system --deploy" in _python(pipenv="deploy")
+        assert "pipenv requirements >" in _python(pipenv="deploy")
         assert "pipenv install --system --skip-lock" in _python(pipenv="skip-lock")
         assert "poetry install --no-root" in _python(poetry=True)
         text = _python(packages=["flask>=3", "requests"], install_project=True)
@@ -208,6 +208,7 @@ class TestStatic:
         text = static_dockerfile(StaticSite(description="site", source_dir="public"))
         assert "COPY public/ /usr/share/nginx/html/" in _lines(text)
         assert "deny all" in text
+        assert "absolute_redirect off;" in text  # /about -> /about/ keeps the published port
         assert "/index.html;" not in text  # no SPA fallback: a missing page is a 404
 
 
@@ -216,3 +217,74 @@ def test_the_default_dockerignore_leaves_out_vcs_dependencies_and_caches():
     for entry in (".git", "**/node_modules", "**/__pycache__", ".venv", "venv"):
         assert entry in ignored
     assert "Dockerfile.butler" not in ignored  # the classic builder must see it
+
+
+class TestPythonBuildStage:
+    def test_compiled_packages_build_in_a_stage_the_final_image_leaves_behind(self):
+        text = _python(requirement_files=["requirements.txt"], build_packages=["gcc", "libpq-dev"])
+        froms = [ln for ln in _lines(text) if ln.startswith("FROM")]
+        assert froms == ["FROM python:3.11-slim AS build", "FROM python:3.11-slim"]
+        build, final = text.split("\nFROM python:3.11-slim\n")
+        assert "apt-get install -y --no-install-recommends gcc libpq-dev" in build
+        assert "RUN python -m venv /opt/venv" in build
+        assert "COPY --from=build /opt/venv /opt/venv" in final
+        assert "gcc" not in final
+        assert 'ENV VIRTUAL_ENV=/opt/venv PATH="/opt/venv/bin:$PATH"' in _lines(final)
+        assert _index(final, "COPY --from=build") < _index(final, "USER app")
+
+    def test_uv_needs_no_venv_of_its_own_and_installs_the_project_after_the_source(self):
+        text = _python(uv=True, uv_locked=True)
+        assert "python -m venv /opt/venv" not in text  # uv sync makes it
+        assert _index(text, "--no-install-project") < _index(text, "COPY . .")
+        assert _index(text, "COPY . .") < _index(text, "uv sync --frozen --no-dev --no-editable")
+
+    def test_an_unlocked_uv_project_resolves(self):
+        assert "RUN /opt/butler-tools/bin/uv sync --no-dev --no-install-project" in _python(uv=True)
+
+    def test_dependencies_go_into_a_venv_even_in_one_stage(self):
+        text = _python(requirement_files=["requirements.txt"])
+        assert "AS build" not in text
+        assert _index(text, "RUN python -m venv /opt/venv") < _index(text, "pip install -r")
+
+    def test_runtime_only_libraries_are_installed_in_a_single_stage(self):
+        text = _python(packages=["psycopg"], runtime_packages=["libpq5"])
+        assert "AS build" not in text
+        assert "apt-get install -y --no-install-recommends libpq5" in text
+
+    def test_collectstatic_runs_in_the_final_stage(self):
+        text = _python(poetry=True, collectstatic_dir=".")
+        assert _index(text, "FROM python:3.11-slim\n".strip()) < _index(text, "collectstatic")
+
+
+class TestExpectations:
+    def test_a_missing_build_output_fails_with_what_and_where(self):
+        text = _node(
+            build=True,
+            expect=[(".output/server/index.mjs", "the Nuxt server build")],
+            ship=[".output"],
+        )
+        line = next(ln for ln in _lines(text) if ln.startswith("RUN test -e"))
+        assert line.startswith("RUN test -e .output/server/index.mjs || (echo ")
+        assert (
+            "Butler expected the Nuxt server build at /app/.output/server/index.mjs after `npm run build`"
+            in line
+        )
+        assert line.endswith("exit 1)")
+        assert "COPY --from=build --chown=app:app /app/.output ./.output" in _lines(text)
+        assert "npm prune" not in text  # nothing but .output is shipped
+
+    def test_an_spa_without_index_says_where_it_looked(self):
+        text = _node(kind="spa", build=True, output_dirs=["public"])
+        assert (
+            "Butler expected `npm run build` to write index.html into one of /app/public/" in text
+        )
+
+    def test_yarn_berry_is_installed_from_npm(self):
+        text = _node(
+            manager="yarn",
+            manager_version="4",
+            lock_file="yarn.lock",
+            install_files=["package.json", "yarn.lock"],
+        )
+        assert "RUN npm install -g --force @yarnpkg/cli-dist@4" in _lines(text)
+        assert "RUN yarn install --immutable" in _lines(text)

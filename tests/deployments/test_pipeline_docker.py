@@ -42,7 +42,7 @@ def page(url: str) -> str:
 
 
 def labelled(kind: str, project_id: int) -> list[str]:
-    # This run's objects only: a parallel run on the same engine numbers its projects too.
+    """This run's objects of the project (another run on the engine has its own project 1)."""
     filters = ["--filter", f"label=butler.project={project_id}"]
     filters += ["--filter", f"label=butler.instance={settings.BUTLER_INSTANCE_ID}"]
     if kind == "container":

@@ -12,7 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from envvars import crypto, selectors
+from core import crypto
+from envvars import selectors
 from envvars.checks import encryption_keys_check
 from envvars.models import EnvironmentVariable
 from envvars.services import envvar_set, envvars_for_deploy, envvars_replace

@@ -317,3 +317,54 @@ def test_a_project_id_that_is_not_a_number_is_a_400(alice_client, method, url):
     response = getattr(alice_client, method)(url)
     assert response.status_code == 400
     assert "project_id must be an integer" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+class TestCaps:
+    def test_ten_thousand_variables_in_one_request_are_refused_at_once(self, alice_client, alice):
+        import time
+
+        from envvars.models import EnvironmentVariable
+        from tests.factories import ProjectFactory
+
+        project = ProjectFactory(owner=alice)
+        variables = {f"VAR_{n}": "x" for n in range(10_000)}
+        started = time.monotonic()
+        response = alice_client.post(
+            "/api/env-vars", {"project_id": project.id, "variables": variables}, format="json"
+        )
+        assert response.status_code == 400
+        assert "at most 500 environment variables" in response.json()["detail"]
+        assert time.monotonic() - started < 5
+        assert not EnvironmentVariable.objects.filter(project=project).exists()
+
+    def test_the_cap_counts_what_the_project_already_has(self, alice_client, alice, settings):
+        from tests.factories import ProjectFactory
+
+        settings.BUTLER_MAX_ENV_VARS = 3
+        project = ProjectFactory(owner=alice)
+        for key in ("A", "B", "C"):
+            put = alice_client.put(
+                f"/api/env-vars/{key}", {"project_id": project.id, "value": "v"}, format="json"
+            )
+            assert put.status_code == 201
+        fourth = alice_client.put(
+            "/api/env-vars/D", {"project_id": project.id, "value": "v"}, format="json"
+        )
+        assert fourth.status_code == 400 and "at most 3" in fourth.json()["detail"]
+        changed = alice_client.put(
+            "/api/env-vars/A", {"project_id": project.id, "value": "w"}, format="json"
+        )
+        assert changed.status_code == 200  # changing one is fine
+
+    def test_the_total_size_is_capped(self, alice_client, alice, settings):
+        from tests.factories import ProjectFactory
+
+        settings.BUTLER_MAX_ENV_BYTES = 1024
+        project = ProjectFactory(owner=alice)
+        response = alice_client.post(
+            "/api/env-vars",
+            {"project_id": project.id, "variables": {"A": "x" * 600, "B": "y" * 600}},
+            format="json",
+        )
+        assert response.status_code == 400 and "at most 1 KB" in response.json()["detail"]

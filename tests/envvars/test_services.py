@@ -304,7 +304,7 @@ def test_an_error_report_from_inside_a_service_shows_no_value(project, monkeypat
 
     from django.views.debug import ExceptionReporter
 
-    from envvars import crypto
+    from core import crypto
 
     def failing_encrypt(value):
         raise RuntimeError("disk on fire")

@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 from django.urls import get_resolver
 
+from core.processes import die_with_parent
 from deployments.proxy import runner
 
 LAUNCHER = Path(__file__).resolve().parents[3] / "butler_site" / "launcher.py"
@@ -78,6 +79,7 @@ def _fork(title: str, run) -> int:
     code = 1
     try:
         os.setpgid(0, 0)  # its own process group: the supervisor stops it as a whole
+        die_with_parent()  # and a killed supervisor takes it along
         _set_title(title)
         run()
         code = 0

@@ -1,37 +1,35 @@
-"""Start commands and ports, shared by the Node and Python detectors: the Procfile, a fixed
-port in a command or in the app's source, the tool a command runs."""
+"""Start commands and ports, shared by the Node and Python detectors: the declared start
+command, a fixed port in a command or in the app's source, the tool a command runs."""
 
 from __future__ import annotations
 
 import re
 
-from .repo import _Repo
+from .declared import PlatformConfig
+from .repo import Repo
 
 
-def _procfile(repo: _Repo) -> dict[str, str]:
-    entries: dict[str, str] = {}
-    for line in (repo.read("Procfile") or "").splitlines():
-        match = re.match(r"^([A-Za-z0-9_-]+)\s*:\s*(.+)$", line.strip())
-        if match and not line.lstrip().startswith("#"):
-            entries.setdefault(match.group(1), match.group(2).strip())
-    return entries
-
-
-def _procfile_command(repo: _Repo, procs: dict[str, str]) -> str | None:
-    web = procs.get("web")
-    if not web:
+def start_command(repo: Repo, cfg: PlatformConfig) -> str | None:
+    """The start command the repo declares (Procfile, Railway, Render), with its release
+    step; notes say where it came from."""
+    start = cfg.start
+    if start is None:
         return None
-    repo.notes.append(f"Procfile web: {web} (respected)")
-    if "PORT" not in web and not web.startswith("gunicorn"):
-        repo.notes.append("The Procfile web command does not mention $PORT: it must bind 0.0.0.0")
-    release = procs.get("release")
-    if release:
-        repo.notes.append(f"Procfile release: {release} (runs before each start)")
-        return f"{release} && exec {web}"
-    return web
+    repo.notes.append(f"{start.source}: {start.command} (respected)")
+    if "PORT" not in start.command and not start.command.startswith(
+        ("gunicorn", "python -m gunicorn")
+    ):
+        repo.notes.append(
+            f"The {start.source} command does not mention $PORT: it must listen on 0.0.0.0 "
+            "and the port Butler gives it in PORT"
+        )
+    if cfg.release:
+        repo.notes.append(f"{cfg.release.source}: {cfg.release.command} (runs before each start)")
+        return f"{cfg.release.command} && exec {start.command}"
+    return start.command
 
 
-def _command_port(command: str | None) -> int | None:
+def command_port(command: str | None) -> int | None:
     """A fixed port in a start command (`--bind 0.0.0.0:5000`, `-p 4000`), not `$PORT`."""
     if not command:
         return None
@@ -41,7 +39,7 @@ def _command_port(command: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _hardcoded_port(source: str | None) -> int | None:
+def hardcoded_port(source: str | None) -> int | None:
     """A port literal in an app that never reads PORT from its environment."""
     reads_port = r"(?:environ|getenv|process\.env)(?:\.get)?\s*[\[(.]?\s*['\"]?PORT\b"
     if not source or re.search(reads_port, source):
@@ -54,7 +52,11 @@ def _hardcoded_port(source: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _first_tool(command: str) -> str:
+def first_tool(command: str) -> str:
+    """The program a command runs: `gunicorn` for `PORT=1 exec gunicorn app:app` and for
+    `python -m gunicorn app:app`."""
     words = [w for w in command.split() if "=" not in w or w.startswith("-")]
     words = [w for w in words if w not in ("cross-env", "npx", "exec", "env")]
+    if len(words) >= 3 and re.match(r"^python[\d.]*$", words[0]) and words[1] == "-m":
+        return words[2]
     return words[0] if words else ""

@@ -1,4 +1,7 @@
-"""Node apps: Next.js, a static SPA build served by nginx, any app with a start script."""
+"""Node apps: Next.js, Nuxt, SvelteKit, Remix, Astro, static builds served by nginx (Vite,
+Create React App, Gatsby, ...), TypeScript servers compiled before they start, and any app
+with a start script. Frameworks are recognised in `node_frameworks.py`, package managers in
+`node_manager.py`; this module puts the plan together."""
 
 from __future__ import annotations
 
@@ -6,78 +9,27 @@ import json
 import re
 import shlex
 import time
-from dataclasses import dataclass
 
 from .. import dockerfiles as df
-from .commands import _command_port, _first_tool, _hardcoded_port, _procfile, _procfile_command
-from .plan import BuildPlan, DetectionError, _generated
+from .commands import command_port, first_tool, hardcoded_port, start_command
+from .declared import PlatformConfig, build_script, platform_config
+from .node_frameworks import (
+    FRAMEWORKS,
+    Framework,
+    NodeContext,
+    static_build,
+    static_tool,
+    typescript_build,
+)
+from .node_manager import node_manager
+from .plan import BuildPlan, DetectionError, generated_plan
 from .python import PY_MARKERS
-from .repo import _Repo
-from .versions import _node_version, _vparts
+from .repo import Repo
+from .versions import node_version
 
-
-@dataclass
-class _NodeManager:
-    name: str
-    lock: str | None
-    version: str | None  # pnpm version / yarn berry version
-    label: str
-
-
-def _node_manager(repo: _Repo, pkg: dict) -> _NodeManager:
-    locks = [
-        (name, lock)
-        for name, lock in (
-            ("pnpm", "pnpm-lock.yaml"),
-            ("yarn", "yarn.lock"),
-            ("npm", "package-lock.json"),
-            ("npm", "npm-shrinkwrap.json"),
-        )
-        if repo.is_file(lock)
-    ]
-    declared = str(pkg.get("packageManager") or "")
-    match = re.match(r"^(npm|yarn|pnpm)@([\w.-]+)", declared)
-    if match:
-        name, declared_version = match.group(1), match.group(2)
-        lock = next((lk for n, lk in locks if n == name), None)
-    elif locks:
-        (name, lock), declared_version = locks[0], None
-        if len(locks) > 1:
-            repo.notes.append(
-                f"Several lock files ({', '.join(lk for _, lk in locks)}): using {lock}"
-            )
-    else:
-        name, lock, declared_version = "npm", None, None
-    version = None
-    if name == "pnpm":
-        version = declared_version or _pnpm_for_lock(repo.read("pnpm-lock.yaml", 4096) or "")
-    elif name == "yarn":
-        berry = "__metadata:" in (repo.read("yarn.lock", 4096) or "")
-        major = _vparts(declared_version or "")
-        if berry or (major and major[0] >= 2):
-            version = declared_version or "stable"
-            repo.notes.append("Yarn Berry: installed with corepack (the base images ship yarn 1)")
-    if lock is None:
-        repo.notes.append(
-            f"No lock file: using {name} install (commit a lock file for reproducible builds)"
-        )
-    label = f"{name} ({lock})" if lock else f"{name} (no lock file)"
-    return _NodeManager(name, lock, version, label)
-
-
-def _pnpm_for_lock(head: str) -> str:
-    match = re.search(r"lockfileVersion:\s*['\"]?(\d+)(?:\.(\d+))?", head)
-    if not match:
-        return "latest"
-    major, minor = int(match.group(1)), int(match.group(2) or 0)
-    if major >= 9:
-        return "9"
-    if major >= 6:
-        return "8"
-    return "7" if (major, minor) >= (5, 4) else "6"
-
-
-_PUBLIC_ENV = re.compile(r"\b((?:VITE|REACT_APP|NEXT_PUBLIC|VUE_APP|GATSBY)_[A-Z0-9_]+)\b")
+_PUBLIC_ENV = re.compile(
+    r"\b((?:VITE|REACT_APP|NEXT_PUBLIC|VUE_APP|GATSBY|PUBLIC|NUXT_PUBLIC)_[A-Z0-9_]+)\b"
+)
 _FRONTEND_EXTS = (
     ".js",
     ".jsx",
@@ -92,7 +44,7 @@ _FRONTEND_EXTS = (
 )
 
 
-def _public_env_names(repo: _Repo) -> list[str]:
+def _public_env_names(repo: Repo, prefixes: tuple[str, ...] | None = None) -> list[str]:
     """Public, build-time env names the frontend code or its .env files mention."""
     names: list[str] = []
     files = [
@@ -102,60 +54,55 @@ def _public_env_names(repo: _Repo) -> list[str]:
         if time.monotonic() > repo.deadline:
             break
         for name in _PUBLIC_ENV.findall(repo.read(rel, 256_000) or ""):
-            if name not in names:
+            if name not in names and (prefixes is None or name.startswith(prefixes)):
                 names.append(name)
     return sorted(names)
 
 
-SPA_TOOLS = {
-    "vite": ("Vite", "dist"),
-    "react-scripts": ("Create React App", "build"),
-    "@vue/cli-service": ("Vue CLI", "dist"),
-    "parcel": ("Parcel", "dist"),
-    "parcel-bundler": ("Parcel", "dist"),
-    "gatsby": ("Gatsby", "public"),
-    "@angular/cli": ("Angular", "dist"),
-    "astro": ("Astro", "dist"),
-}
 # fmt: off
 SERVER_DEPS = frozenset({
-    "express", "fastify", "koa", "@hapi/hapi", "hapi", "@nestjs/core", "nuxt", "restify",
+    "express", "fastify", "koa", "@hapi/hapi", "hapi", "@nestjs/core", "restify",
     "@remix-run/serve", "@remix-run/node", "@sveltejs/adapter-node", "@astrojs/node", "hono",
     "@hono/node-server", "polka", "json-server", "socket.io", "@feathersjs/feathers",
+    "nuxt", "@react-router/serve",
 })
 # fmt: on
 _DEV_SERVER = re.compile(
     r"^(?:npx\s+)?(?:vite|react-scripts\s+start|vue-cli-service\s+serve|parcel|serve|http-server"
     r"|live-server|lite-server|sirv|webpack(?:-dev-server|\s+serve)|ng\s+serve"
-    r"|gatsby\s+(?:develop|serve)|astro\s+(?:dev|preview))\b"
+    r"|gatsby\s+(?:develop|serve)|astro\s+(?:dev|preview)|(?:npm|yarn|pnpm)\s+run\s+develop)\b"
 )
 LIFECYCLE = ("preinstall", "install", "postinstall", "prepare")
 
 
-def _detect_node(repo: _Repo) -> BuildPlan | None:
-    if not repo.is_file("package.json"):
-        return None
+def read_package_json(repo: Repo) -> dict:
+    """package.json as JSON (a BOM allowed); DetectionError saying where it is broken."""
     try:
-        pkg = json.loads(repo.read("package.json") or "")
+        pkg = json.loads((repo.read("package.json") or "").lstrip("\ufeff"))
     except json.JSONDecodeError as exc:
         raise DetectionError(
             f"package.json is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
         ) from None
     if not isinstance(pkg, dict):
         raise DetectionError("package.json must be a JSON object")
-    scripts = (
-        {k: str(v) for k, v in (pkg.get("scripts") or {}).items()}
-        if isinstance(pkg.get("scripts"), dict)
-        else {}
-    )
-    dev = pkg.get("devDependencies") if isinstance(pkg.get("devDependencies"), dict) else {}
-    deps = {**dev, **(pkg.get("dependencies") if isinstance(pkg.get("dependencies"), dict) else {})}
-    procfile = _procfile(repo)
-    start = scripts.get("start", "")
-    spa_tool = next((t for t in SPA_TOOLS if t in deps), None)
-    has_server = any(d in deps for d in SERVER_DEPS)
+    return pkg
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _context(repo: Repo, pkg: dict, cfg: PlatformConfig) -> NodeContext:
+    scripts = {str(k): str(v) for k, v in _dict(pkg.get("scripts")).items()}
+    dev = {str(k): str(v) for k, v in _dict(pkg.get("devDependencies")).items()}
+    deps = {**dev, **{str(k): str(v) for k, v in _dict(pkg.get("dependencies")).items()}}
+    start = cfg.start.command if cfg.start else None
+    return NodeContext(repo, pkg, scripts, deps, dev, start)
+
+
+def _entry(repo: Repo, pkg: dict) -> str | None:
     main = str(pkg.get("main") or "")
-    entry = next(
+    return next(
         (
             f
             for f in (main, "server.js", "index.js", "app.js", "main.js", "server.mjs", "index.mjs")
@@ -163,34 +110,76 @@ def _detect_node(repo: _Repo) -> BuildPlan | None:
         ),
         None,
     )
-    is_next = "next" in deps
+
+
+def _script_file(script: str) -> str | None:
+    match = re.search(r"\bnode\s+(?:--?\S+\s+)*([\w./-]+\.[cm]?js)\b", script)
+    return match.group(1) if match else None
+
+
+def _framework(ctx: NodeContext) -> Framework | None:
+    for find in FRAMEWORKS:
+        found = find(ctx)
+        if found is not None:
+            return found
+    return None
+
+
+def detect_node(repo: Repo, *, forced: bool = False) -> BuildPlan | None:
+    if not repo.is_file("package.json"):
+        return None
+    pkg = read_package_json(repo)
+    cfg = platform_config(repo)
+    ctx = _context(repo, pkg, cfg)
+    scripts, deps, dev = ctx.scripts, ctx.deps, ctx.dev
+    start = scripts.get("start", "")
+    tool = static_tool(ctx)
+    has_server = any(d in deps for d in SERVER_DEPS)
+    entry = _entry(repo, pkg)
     static_start = not start or bool(_DEV_SERVER.match(start))
-    is_spa = (
-        bool(scripts.get("build")) and not has_server and (spa_tool is not None or static_start)
+    framework = _framework(ctx)
+    is_static = (
+        framework is None
+        and bool(scripts.get("build"))
+        and not has_server
+        and (tool is not None or static_start)
+        and not ctx.declared_start
     )
-    runnable = is_next or is_spa or bool(start) or entry is not None or "web" in procfile
+    ts = typescript_build(ctx, _script_file(start) if start else None)
+    runnable = (
+        framework is not None
+        or is_static
+        or bool(start)
+        or entry is not None
+        or ctx.declared_start is not None
+        or ts is not None
+    )
     if not runnable:
         repo.notes.append("package.json has no start or build script: not treated as a Node app")
         repo.hints.append(
             'package.json: add a "start" script (or a "build" script for a static site)'
         )
         return None
-    if not (is_next or spa_tool or start) and any(repo.is_file(m) for m in PY_MARKERS):
+    if not forced and not (framework or tool or start) and any(repo.is_file(m) for m in PY_MARKERS):
         repo.notes.append(
             "package.json looks like tooling for a Python app: building the Python app"
         )
         return None
 
-    manager = _node_manager(repo, pkg)
-    version = _node_version(repo, pkg)
-    command = _procfile_command(repo, procfile)
+    manager = node_manager(repo, pkg)
+    floating = ("latest", "*", "x", "next", "")
+    unpinned = [n for n, spec in deps.items() if spec.strip().lower() in floating]
+    version = node_version(repo, pkg, unpinned=unpinned if manager.lock is None else None)
+    command = start_command(repo, cfg)
     install_files = ["package.json"] + ([manager.lock] if manager.lock else [])
-    install_files += [f for f in (".npmrc", ".yarnrc", ".pnpmfile.cjs") if repo.is_file(f)]
+    install_files += [
+        f for f in (".npmrc", ".yarnrc", ".yarnrc.yml", ".pnpmfile.cjs") if repo.is_file(f)
+    ]
     copy_first = []
     if pkg.get("workspaces") or repo.is_file("pnpm-workspace.yaml"):
         copy_first.append("workspaces")
-    if manager.name == "yarn" and manager.version:
-        copy_first.append("Yarn Berry")
+    if manager.berry and (repo.is_dir(".yarn") or "yarnPath" in (repo.read(".yarnrc.yml") or "")):
+        copy_first.append("Yarn Berry's .yarn folder")
     if any(s in scripts for s in LIFECYCLE):
         copy_first.append("install scripts")
     if repo.is_dir("patches"):
@@ -212,80 +201,68 @@ def _detect_node(repo: _Repo) -> BuildPlan | None:
         command=command,
         has_public_dir=repo.is_dir("public"),
     )
+    if cfg.build:
+        script = build_script(cfg.build.command, scripts)
+        if script and script != "build":
+            app.build_command = df.run_script(app, script)
+            repo.notes.append(f"{cfg.build.source}: runs `{script}` (used as the build step)")
+        else:
+            repo.notes.append(
+                f"{cfg.build.source} `{cfg.build.command}` is not run as such: Butler installs "
+                "the dependencies and runs the build script itself"
+            )
     tail = f"{manager.label}, Node {version}"
     port = df.NODE_PORT
-    next_output = _next_output(repo) if is_next else None
-    if is_next and next_output != "export":
-        app.kind, app.build_args = (
-            "nextjs",
-            [n for n in _public_env_names(repo) if n.startswith("NEXT_PUBLIC_")],
-        )
-        app.next_standalone = next_output == "standalone"
-        if not app.next_standalone and not command:
-            repo.notes.append("Tip: output: 'standalone' in next.config makes a much smaller image")
-        app.description = f"Next.js app, {tail}"
-        strategy = "nextjs"
-        port = _command_port(command) or port
-    elif (is_spa or next_output == "export") and not command:
-        label, out_dir = (
-            ("Next.js static export", "out")
-            if is_next
-            else SPA_TOOLS.get(spa_tool or "", ("Static", "dist"))
-        )
-        app.kind, app.build_args = "spa", _public_env_names(repo)
-        app.output_dirs = _spa_output_dirs(repo, out_dir)
-        if not is_next:
-            label += " static build"
-        app.description = f"{label} served by nginx, {tail}"
-        strategy, port = "node-static", df.NGINX_PORT
+    if framework is None and is_static:
+        framework = static_build(ctx, tool)
+    if framework is not None:
+        strategy = framework.strategy
+        app.kind = framework.kind
+        for name, value in framework.fields.items():
+            setattr(app, name, value)
+        if app.kind == "nextjs":
+            app.build_args = _public_env_names(repo, ("NEXT_PUBLIC_",))
+            port = command_port(command) or port
+        elif app.kind == "spa":
+            app.build_args = _public_env_names(repo)
+            port = df.NGINX_PORT
+            framework.label += " served by nginx"
+        else:
+            app.prune = first_tool(app.command or start) not in dev and app.ship is None
+            app.build_args = _public_env_names(repo) if app.build_step else []
+            port = command_port(app.command) or port
+        if app.kind == "spa" and not (app.build or app.build_command):
+            app.build = True  # a static tool always builds; `npm run build` is its default
+        description = f"{framework.label}, {tail}"
     else:
-        app.prune = _first_tool(command or start) not in dev
-        app.build_args = _public_env_names(repo) if app.build else []
-        how = "Procfile" if command else ("npm start" if start else f"node {entry}")
-        if not command and not start and entry:
-            app.command = f"node {shlex.quote(entry)}"
-        app.description = f"Node app ({how}), {tail}"
         strategy = "node"
+        app.prune = first_tool(command or start) not in dev
+        if ts is not None:
+            app.build_command, compiled = ts
+            app.expect = [(compiled, "the compiled entry file (in the tsconfig outDir)")]
+            repo.notes.append(f"TypeScript: compiled with tsc before start ({compiled})")
+            if not command and not start:
+                app.command = f"node {shlex.quote(compiled)}"
+        elif app.build_step and start:
+            compiled = _script_file(start)
+            if compiled and not repo.is_file(compiled):
+                app.expect = [(compiled, "the entry file of the start script")]
+        app.build_args = _public_env_names(repo) if app.build_step else []
+        how = "declared start command" if command else ("npm start" if start else "node")
+        if not command and not start and entry and ts is None:
+            app.command = f"node {shlex.quote(entry)}"
+            how = f"node {entry}"
+        if ts is not None:
+            how = f"TypeScript, {how}"
+        description = f"Node app ({how}), {tail}"
         source_file = entry or _script_file(start)
         port = (
-            _command_port(command)
-            or _hardcoded_port(repo.read(source_file or "", 256_000) if source_file else None)
+            command_port(command)
+            or hardcoded_port(repo.read(source_file or "", 256_000) if source_file else None)
             or port
         )
         if port != df.NODE_PORT:
             repo.notes.append(f"The app listens on {port} whatever PORT says")
+    app.description = description
     dockerfile = df.node_dockerfile(app)
-    return _generated(strategy, app.description, dockerfile, port, repo, app.build_args)
-
-
-def _script_file(script: str) -> str | None:
-    match = re.search(r"\bnode\s+(?:--?\S+\s+)*([\w./-]+\.[cm]?js)\b", script)
-    return match.group(1) if match else None
-
-
-def _next_output(repo: _Repo) -> str | None:
-    for name in ("next.config.js", "next.config.mjs", "next.config.ts", "next.config.cjs"):
-        match = re.search(r"""output\s*:\s*['"](standalone|export)['"]""", repo.read(name) or "")
-        if match:
-            return match.group(1)
-    return None
-
-
-def _spa_output_dirs(repo: _Repo, tool_dir: str) -> list[str]:
-    dirs = []
-    for name in ("vite.config.js", "vite.config.ts", "vite.config.mjs", "vite.config.mts"):
-        match = re.search(r"""outDir\s*:\s*['"]([\w./-]+)['"]""", repo.read(name) or "")
-        if match:
-            dirs.append(match.group(1).strip("./") or "dist")
-    try:
-        angular = json.loads(repo.read("angular.json") or "{}")
-        for project in (angular.get("projects") or {}).values():
-            out = project["architect"]["build"]["options"]["outputPath"]
-            out = out.get("base") if isinstance(out, dict) else out
-            dirs += [f"{out}/browser", str(out)]
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-        pass
-    for name in (tool_dir, "dist", "build", "out"):
-        if name not in dirs:
-            dirs.append(name)
-    return dirs
+    return generated_plan(strategy, description, dockerfile, port, repo, app.build_args)

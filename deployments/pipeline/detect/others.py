@@ -9,11 +9,11 @@ from .. import dockerfiles as df
 from ..compose_check import find_compose_file as _find_compose_file
 from ..compose_check import inspect_compose
 from ..ports import expose_ports, pick_app_port
-from .plan import BuildPlan, _generated
-from .repo import _Repo
+from .plan import BuildPlan, generated_plan
+from .repo import Repo
 
 
-def _detect_compose(repo: _Repo) -> BuildPlan | None:
+def detect_compose(repo: Repo) -> BuildPlan | None:
     name = _find_compose_file(repo.root)
     if not name:
         return None
@@ -48,7 +48,7 @@ def _detect_compose(repo: _Repo) -> BuildPlan | None:
     )
 
 
-def _detect_dockerfile(repo: _Repo) -> BuildPlan | None:
+def detect_dockerfile(repo: Repo) -> BuildPlan | None:
     name = repo.first("Dockerfile", "dockerfile")
     if not name:
         return None
@@ -67,15 +67,31 @@ def _detect_dockerfile(repo: _Repo) -> BuildPlan | None:
             repo.notes.append(
                 "The Dockerfile has no EXPOSE: the port is found from PORT and the app's logs"
             )
+    rewritten = None
+    cache_mounts = [line for line, what in info.buildkit_only if what == "RUN --mount=cache"]
+    if cache_mounts:
+        rewritten = df.without_cache_mounts(text)
+        repo.notes.append(
+            f"{name}: RUN --mount=type=cache (line {', '.join(map(str, cache_mounts))}) dropped: "
+            "Butler builds with Docker's classic builder, which has no cache mounts; the image "
+            "is the same, the build does not reuse package caches"
+        )
+    for line, what in info.buildkit_only:
+        if what != "RUN --mount=cache":
+            repo.notes.append(
+                f"Warning: {name} line {line} uses {what}, which needs BuildKit; Butler builds "
+                "with Docker's classic builder, so that step will fail. Rewrite it without "
+                f"{what.split()[-1]}."
+            )
     summary = f"Dockerfile (FROM {info.base_images[-1] if info.base_images else 'scratch'}"
     summary += f", EXPOSE {port})" if port else ")"
     return BuildPlan(
         strategy="dockerfile",
         summary=summary,
-        dockerfile=name,
-        generated_dockerfile=None,
+        dockerfile=df.GENERATED_DOCKERFILE if rewritten else name,
+        generated_dockerfile=rewritten,
         container_port=port,
-        base_images=info.base_images,
+        base_images=info.images,
         notes=repo.notes,
     )
 
@@ -83,12 +99,12 @@ def _detect_dockerfile(repo: _Repo) -> BuildPlan | None:
 STATIC_DIRS = (".", "public", "dist", "build", "site", "_site", "www", "html", "docs")
 
 
-def _detect_static(repo: _Repo) -> BuildPlan | None:
+def detect_static(repo: Repo) -> BuildPlan | None:
     folder = next((d for d in STATIC_DIRS if repo.is_file(f"{d}/index.html")), None)
     if folder is None:
         return None
     where = "index.html" if folder == "." else f"{folder}/index.html"
     site = df.StaticSite(description=f"Static site ({where}) served by nginx", source_dir=folder)
-    return _generated(
+    return generated_plan(
         "static", site.description, df.static_dockerfile(site), df.NGINX_PORT, repo, []
     )

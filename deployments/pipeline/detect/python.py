@@ -9,16 +9,13 @@ import time
 from dataclasses import dataclass
 
 from .. import dockerfiles as df
-from .commands import (
-    _command_port,
-    _first_tool,
-    _hardcoded_port,
-    _procfile,
-    _procfile_command,
-)
-from .plan import BuildPlan, _generated
-from .repo import _Repo, _toml
-from .versions import _python_version
+from .commands import command_port, first_tool, hardcoded_port, start_command
+from .declared import platform_config
+from .plan import BuildPlan, generated_plan
+from .python_deps import python_deps
+from .repo import Repo
+from .system_packages import system_packages
+from .versions import python_version
 
 # fmt: off
 PY_MARKERS = (
@@ -43,7 +40,7 @@ SCRIPT_SERVERS = {
 SCRIPT_ENTRIES = ("streamlit_app.py", "Home.py", "dashboard.py", *PY_ENTRIES)
 
 
-def _script_server(repo: _Repo, names: set[str]) -> tuple[str, str] | None:
+def _script_server(repo: Repo, names: set[str]) -> tuple[str, str] | None:
     """(framework, entry file) of a Streamlit or Gradio app: a top file importing it."""
     for framework in SCRIPT_SERVERS:
         if framework not in names:
@@ -58,110 +55,6 @@ def _script_server(repo: _Repo, names: set[str]) -> tuple[str, str] | None:
             if source and imports.search(source):
                 return framework, entry
     return None
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-@dataclass
-class _PyDeps:
-    label: str
-    names: set[str]
-    fields: dict
-
-
-def _requirements(repo: _Repo, rel: str, seen: list[str], names: set[str]) -> bool:
-    """Collect names and included files of a requirements file; True if it needs the source."""
-    if rel in seen or len(seen) > 20 or not repo.is_file(rel):
-        return False
-    seen.append(rel)
-    base = rel.rpartition("/")[0]
-    local = False
-    for raw in (repo.read(rel) or "").splitlines():
-        line = raw.split(" #")[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        include = re.match(r"^(?:-r|-c|--requirement|--constraint)[=\s]+(\S+)", line)
-        if include:
-            target = f"{base}/{include.group(1)}" if base else include.group(1)
-            local |= _requirements(repo, target, seen, names)
-        elif line.startswith(("-e", "--editable", ".", "/", "file:")) or " @ file:" in line:
-            local = True
-        elif not line.startswith("-"):
-            match = _REQ_NAME.match(line)
-            if match:
-                names.add(_norm(match.group(1)))
-    return local
-
-
-def _python_deps(repo: _Repo) -> _PyDeps:
-    if repo.is_file("requirements.txt"):
-        names: set[str] = set()
-        files: list[str] = []
-        local = _requirements(repo, "requirements.txt", files, names)
-        if local:
-            repo.notes.append(
-                "requirements.txt installs local paths: installed after copying the source"
-            )
-        return _PyDeps(
-            "pip (requirements.txt)",
-            names,
-            {"requirement_files": files, "copy_source_first": local},
-        )
-    if repo.is_file("Pipfile"):
-        pipfile = _toml(repo, "Pipfile") or {}
-        packages = pipfile.get("packages") if isinstance(pipfile.get("packages"), dict) else {}
-        locked = repo.is_file("Pipfile.lock")
-        if not locked:
-            repo.notes.append(
-                "Pipfile without Pipfile.lock: pipenv resolves versions at build time"
-            )
-        label = "pipenv (Pipfile.lock)" if locked else "pipenv (Pipfile)"
-        return _PyDeps(
-            label, {_norm(n) for n in packages}, {"pipenv": "deploy" if locked else "skip-lock"}
-        )
-    pyproject = _toml(repo, "pyproject.toml") if repo.is_file("pyproject.toml") else None
-    if pyproject is not None:
-        project = pyproject.get("project") if isinstance(pyproject.get("project"), dict) else {}
-        poetry = pyproject.get("tool", {}).get("poetry", {})
-        name = str(project.get("name") or poetry.get("name") or "")
-        packaged = bool(
-            project.get("scripts")
-            or poetry.get("scripts")
-            or repo.is_dir("src")
-            or (name and repo.is_file(f"{name.replace('-', '_').lower()}/__init__.py"))
-        )
-        has_build = isinstance(pyproject.get("build-system"), dict)
-        if (
-            isinstance(poetry, dict)
-            and poetry.get("dependencies")
-            and not project.get("dependencies")
-        ):
-            deps = {_norm(n) for n in poetry["dependencies"] if n != "python"}
-            fields = {"poetry": True}
-            if packaged and poetry.get("package-mode", True) is not False:
-                fields["install_project"] = True
-            return _PyDeps("poetry (pyproject.toml)", deps, fields)
-        packages = [str(d) for d in project.get("dependencies") or []]
-        names = {_norm(m.group(1)) for d in packages if (m := _REQ_NAME.match(d))}
-        fields = {"packages": packages}
-        if has_build and packaged:
-            fields["install_project"] = True
-        elif has_build and not packages:
-            fields.update(copy_source_first=True, install_project=True)
-        return _PyDeps("pip (pyproject.toml)", names, fields)
-    if repo.is_file("setup.py") or repo.is_file("setup.cfg"):
-        text = (repo.read("setup.py") or "") + (repo.read("setup.cfg") or "")
-        names = {n for n in ("gunicorn", "uvicorn") if re.search(rf"['\"]{n}\b", text)}
-        return _PyDeps(
-            "pip (setup.py)", names, {"copy_source_first": True, "install_project": True}
-        )
-    repo.notes.append("No requirements.txt, pyproject.toml or Pipfile: no dependencies installed")
-    return _PyDeps("no dependency file", set(), {})
 
 
 @dataclass
@@ -223,7 +116,7 @@ def _module_of(rel: str) -> tuple[str, str] | None:
     return root, ".".join(parts)
 
 
-def _find_app(repo: _Repo, framework: str, required: bool) -> _AppRef | None:
+def _find_app(repo: Repo, framework: str, required: bool) -> _AppRef | None:
     candidates = [
         f
         for f in repo.walk()
@@ -260,7 +153,7 @@ def _find_app(repo: _Repo, framework: str, required: bool) -> _AppRef | None:
     return (instances or factories or [None])[0]
 
 
-def _find_manage(repo: _Repo) -> str | None:
+def _find_manage(repo: Repo) -> str | None:
     if repo.is_file("manage.py"):
         return "."
     dirs = sorted(
@@ -269,7 +162,7 @@ def _find_manage(repo: _Repo) -> str | None:
     return dirs[0] if len(dirs) == 1 else None
 
 
-def _django(repo: _Repo, base: str) -> str | None:
+def _django(repo: Repo, base: str) -> str | None:
     """The gunicorn target (`mysite.wsgi:application`) of the project whose manage.py is in
     `base`: WSGI_APPLICATION from the settings, else the settings package's wsgi.py."""
     prefix = "" if base == "." else f"{base}/"
@@ -306,6 +199,16 @@ def _django(repo: _Repo, base: str) -> str | None:
     if not target:
         repo.notes.append("manage.py found but no wsgi module: not treated as a Django project")
         return None
+    local_db = re.search(
+        r"(postgres(?:ql)?|mysql|mariadb|redis|mongodb)(?:\+\w+)?://[^'\"\s]*@(?:localhost|127\.0\.0\.1)\b",
+        joined,
+    )
+    if local_db:
+        repo.notes.append(
+            f"Warning: the settings default to a {local_db.group(1)} database on localhost, where "
+            "nothing runs inside the container: pages that use the database fail until "
+            "DATABASE_URL is set under the project's Environment Variables"
+        )
     if texts and "STATIC_ROOT" not in joined:
         repo.notes.append("STATIC_ROOT is not set in the settings: collectstatic will be skipped")
     repo.notes.append(
@@ -316,7 +219,7 @@ def _django(repo: _Repo, base: str) -> str | None:
 
 
 def _server_for(command: str, names: set[str]) -> list[str]:
-    tool = _first_tool(command)
+    tool = first_tool(command)
     if (
         tool in ("gunicorn", "uvicorn", "daphne", "hypercorn", "waitress-serve")
         and tool not in names
@@ -325,12 +228,29 @@ def _server_for(command: str, names: set[str]) -> list[str]:
     return []
 
 
-def _detect_python(repo: _Repo) -> BuildPlan | None:
-    procfile = _procfile(repo)
+def _system_packages(
+    repo: Repo, app: df.PythonApp, names: set[str], extras: dict[str, set[str]]
+) -> None:
+    needs = system_packages(names, extras)
+    app.build_packages, app.runtime_packages = needs.build, needs.runtime
+    app.fallback_packages = needs.fallback
+    if needs.build:
+        repo.notes.append(
+            f"{', '.join(needs.reasons)} compile(s) against C libraries: the build stage installs "
+            f"{' '.join(needs.build)}; the final image keeps only the libraries they link to"
+        )
+    elif needs.runtime:
+        repo.notes.append(
+            f"{', '.join(needs.reasons)} load(s) {' '.join(needs.runtime)} at run time: installed"
+        )
+
+
+def detect_python(repo: Repo, *, forced: bool = False) -> BuildPlan | None:
+    cfg = platform_config(repo)
     markers = [m for m in PY_MARKERS if repo.is_file(m)]
     manage_dir = _find_manage(repo)
     entry = repo.first(*PY_ENTRIES)
-    web = procfile.get("web", "")
+    web = cfg.start.command if cfg.start else ""
     pythonish = re.match(
         r"^(?:python\d?(?:\.\d+)?|gunicorn|uvicorn|daphne|hypercorn|waitress-serve|flask|fastapi)\b",
         web,
@@ -338,15 +258,22 @@ def _detect_python(repo: _Repo) -> BuildPlan | None:
     if not (markers or manage_dir or entry or pythonish):
         if web:
             repo.hints.append(
-                f"Procfile web: '{web}' is not a Python command and there is no package.json"
+                f"{cfg.start.source}: '{web}' is not a Python command and there is no package.json"
             )
         return None
     first_note = len(repo.notes)
-    version = _python_version(repo)
-    deps = _python_deps(repo)
+    version = python_version(repo)
+    deps = python_deps(repo)
     names = deps.names
-    command = _procfile_command(repo, procfile)
+    command = start_command(repo, cfg)
+    if cfg.build:
+        repo.notes.append(
+            f"{cfg.build.source} `{cfg.build.command}` is not run: Butler installs the "
+            "dependencies itself (and runs collectstatic for Django); run migrations at start, "
+            "e.g. with a Procfile 'release:' line"
+        )
     app = df.PythonApp(version=version, command=command or "", description="", **deps.fields)
+    _system_packages(repo, app, names, deps.extras)
     tail = f"{deps.label}, Python {version}"
     port = df.PYTHON_PORT
     gunicorn = f"gunicorn --bind 0.0.0.0:${{PORT:-{df.PYTHON_PORT}}} --access-logfile -"
@@ -386,7 +313,12 @@ def _detect_python(repo: _Repo) -> BuildPlan | None:
         )
         servers = [] if "uvicorn" in names else ["uvicorn"]
     elif command:
-        strategy, what, default_command, servers = "procfile", "Python app (Procfile)", "", []
+        strategy, what, default_command, servers = (
+            "procfile",
+            f"Python app ({cfg.start.source})",
+            "",
+            [],
+        )
     elif script := _script_server(repo, names):
         framework, script_entry = script
         strategy, what = framework, f"{framework.capitalize()} app ({script_entry})"
@@ -397,7 +329,7 @@ def _detect_python(repo: _Repo) -> BuildPlan | None:
     elif entry or repo.is_file("__main__.py"):
         run = f"python {entry}" if entry else "python ."
         strategy, what, default_command, servers = "python", f"Python app ({run})", run, []
-        port = _hardcoded_port(repo.read(entry or "__main__.py", 256_000)) or port
+        port = hardcoded_port(repo.read(entry or "__main__.py", 256_000)) or port
     else:
         repo.hints.append(
             "Python project without an entry point: add a Procfile 'web:' line, or main.py/app.py"
@@ -410,9 +342,9 @@ def _detect_python(repo: _Repo) -> BuildPlan | None:
             repo.notes.append(
                 f"{server} is not in the dependencies: installed for the Procfile command"
             )
-        port = _command_port(command) or port
+        port = command_port(command) or port
         if strategy != "procfile":
-            what += " (Procfile)"
+            what += f" ({cfg.start.source})"
     else:
         app.command = default_command
         app.servers = servers
@@ -421,4 +353,4 @@ def _detect_python(repo: _Repo) -> BuildPlan | None:
     if port != df.PYTHON_PORT:
         repo.notes.append(f"The app listens on {port} whatever PORT says")
     app.description = f"{what}, {tail}"
-    return _generated(strategy, app.description, df.python_dockerfile(app), port, repo, [])
+    return generated_plan(strategy, app.description, df.python_dockerfile(app), port, repo, [])

@@ -19,7 +19,7 @@ SKIP_DIRS = frozenset({
 # fmt: on
 
 
-class _Repo:
+class Repo:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         budget = float(getattr(settings, "BUTLER_DETECT_TIME_BUDGET", 20.0))
@@ -28,13 +28,26 @@ class _Repo:
         self.hints: list[str] = []
         self._walk_cache: list[str] | None = None
         self.toml_cache: dict[str, dict | None] = {}
+        self.memo: dict[str, object] = {}  # per-detection results shared by the detectors
+
+    def another_reader(self) -> Repo:
+        """A reader of the same folder with notes of its own, sharing the file listing: for
+        trying another kind of app without mixing its notes into this plan."""
+        other = Repo(self.root)
+        other._walk_cache = self._walk_cache
+        return other
 
     def _resolve(self, rel: str) -> Path | None:
         try:
             path = (self.root / rel).resolve()
         except (OSError, RuntimeError):
             return None
-        return path if path.is_relative_to(self.root) else None
+        if path.is_relative_to(self.root):
+            return path
+        hint = f"'{rel}' is a symlink leading outside the repository: Butler ignored it."
+        if (self.root / rel).is_symlink() and hint not in self.hints:
+            self.hints.append(hint)
+        return None
 
     def is_file(self, rel: str) -> bool:
         path = self._resolve(rel)
@@ -84,7 +97,7 @@ class _Repo:
         return found
 
 
-def _toml(repo: _Repo, rel: str) -> dict | None:
+def read_toml(repo: Repo, rel: str) -> dict | None:
     if rel not in repo.toml_cache:
         text = repo.read(rel)
         data = None

@@ -1,4 +1,4 @@
-"""Encryption at rest for environment variable values (Fernet, keys rotate).
+"""Encryption at rest for secrets: env var values, release env snapshots, Git credentials (Fernet, keys rotate).
 
 Keys come from `settings.BUTLER_ENCRYPTION_KEYS` (newest first: the first encrypts, every key
 decrypts). When none are configured, one key is generated into `DATA_DIR/encryption_keys`

@@ -1,8 +1,13 @@
 """Cloning user repositories.
 
 `clone()` validates the URL and branch first (`rules.py`; a refused one starts no process),
-then runs a shallow, hook-less, submodule-less `git clone` in a clean environment, with a
+resolves the host and checks its addresses (`addresses.py`), then runs a shallow, hook-less,
+submodule-less `git clone` in a clean environment pinned to the address it checked, with a
 time limit, a size limit and a cancel token, and reads the commit and tree SHAs back.
+
+A private repository's credential (an access token, or the project's deploy key) reaches git
+through its environment and a file in a throwaway home directory: never in the command line,
+a URL or a log line.
 
 git runs through `subprocess` with an explicit environment rather than GitPython's
 `Git.execute()`, which always starts from a copy of `os.environ`: git must see neither
@@ -19,19 +24,33 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 
+from core.addresses import AddressRefused, check_addresses, resolve
 from core.cancel import Cancelled, CancelToken
 from core.processes import ProcessStartError, run_streaming
 
-from .rules import GitSourceError, validate_branch, validate_git_url
+from .rules import GitSourceError, network_host, validate_branch, validate_git_url
 
 _CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 _BRANCH_MISSING = re.compile(r"Remote branch .* not found", re.I)
 _GENERIC = re.compile(r"Could not read from remote repository", re.I)
+# Connection-level failures all read the same, so an error never tells an open port from a
+# closed or filtered one.
+_UNREACHABLE = re.compile(
+    r"Failed to connect|Connection refused|timed out|No route to host|Network is unreachable"
+    r"|Connection reset|Could not resolve|ssh: connect to host|Connection closed by",
+    re.I,
+)
+ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$BUTLER_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$BUTLER_GIT_TOKEN" ;;
+esac
+"""
 # Network settings git needs to reach a host behind a proxy or a private CA. They describe how
 # the Butler host reaches the network; they are not secrets of a project.
 _PASSTHROUGH = (
@@ -52,6 +71,18 @@ _PASSTHROUGH = (
 
 class GitError(Exception):
     """Cloning failed. The message is safe to show: it never contains credentials."""
+
+
+@dataclass(frozen=True)
+class GitCredential:
+    """How to get into a private repository: an access token (https) or a key (ssh)."""
+
+    kind: str  # "token" | "ssh_key"
+    secret: str = field(repr=False)
+    username: str = ""
+
+    def __repr__(self) -> str:
+        return f"GitCredential(kind={self.kind!r}, username={self.username!r})"
 
 
 @dataclass(frozen=True)
@@ -76,6 +107,7 @@ def clone(
     max_bytes: int | None = None,
     on_output: Callable[[str], None] | None = None,
     cancel: CancelToken | None = None,
+    credential: GitCredential | None = None,
 ) -> CloneResult:
     """Shallow-clone `url` (at `branch`, else the default branch) into `dest`.
 
@@ -87,7 +119,8 @@ def clone(
         checked_url = validate_git_url(url)
         if branch is not None:
             validate_branch(branch)
-    except GitSourceError as exc:
+        pin = _pinned_address(checked_url)
+    except (GitSourceError, AddressRefused) as exc:
         raise GitError(str(exc)) from exc
     timeout = settings.BUTLER_CLONE_TIMEOUT if timeout is None else timeout
     if max_bytes is None:
@@ -101,9 +134,9 @@ def clone(
     home = tempfile.mkdtemp(prefix="butler-git-home-")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        env = _git_env(home, allow_file=is_file)
+        env = _git_env(home, allow_file=is_file, pin=pin, credential=credential)
         _run_clone(
-            _clone_command(checked_url, dest, branch, allow_file=is_file),
+            _clone_command(checked_url, dest, branch, allow_file=is_file, pin=pin),
             env=env,
             cwd=home,
             dest=dest,
@@ -122,9 +155,36 @@ def clone(
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _clone_command(url: str, dest: Path, branch: str | None, *, allow_file: bool) -> list[str]:
+def _pinned_address(url: str) -> tuple[str, int, str, str] | None:
+    """(host, port, scheme, address): the host resolved and checked now, just before git
+    connects, and the address git is then made to use (no second lookup to rebind)."""
+    target = network_host(url)
+    if target is None:
+        return None
+    host, port, scheme = target
+    addresses = resolve(host, port)
+    check_addresses(host, addresses)
+    ipv4 = [a for a in addresses if ":" not in a]
+    return host, port, scheme, (ipv4 or addresses)[0]
+
+
+def _clone_command(
+    url: str,
+    dest: Path,
+    branch: str | None,
+    *,
+    allow_file: bool,
+    pin: tuple[str, int, str, str] | None = None,
+) -> list[str]:
+    pinning = []
+    if pin is not None and pin[2] == "https":
+        host, port, _scheme, address = pin
+        shown = f"[{address}]" if ":" in address else address
+        pinning = ["-c", f"http.curloptResolve={host}:{port}:{shown}"]
     cmd = [
         "git",
+        *pinning,
+        "-c", "credential.helper=",
         "-c", "core.hooksPath=/dev/null",
         "-c", "protocol.ext.allow=never",
         "-c", f"protocol.file.allow={'always' if allow_file else 'never'}",
@@ -142,9 +202,36 @@ def _clone_command(url: str, dest: Path, branch: str | None, *, allow_file: bool
     return [*cmd, "--", url, str(dest)]
 
 
-def _git_env(home: str, *, allow_file: bool) -> dict[str, str]:
-    """The whole environment git gets: nothing of Butler's but PATH and network settings."""
+def _git_env(
+    home: str,
+    *,
+    allow_file: bool,
+    pin: tuple[str, int, str, str] | None = None,
+    credential: GitCredential | None = None,
+) -> dict[str, str]:
+    """The whole environment git gets: nothing of Butler's but PATH and network settings, and
+    the project's own credential when it has one."""
     askpass = shutil.which("true") or "/bin/true"  # answers every prompt with nothing
+    ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new"]
+    ssh += ["-o", f"UserKnownHostsFile={home}/known_hosts"]
+    extra: dict[str, str] = {}
+    if pin is not None and pin[2] == "ssh":
+        ssh += ["-o", f"HostName={pin[3]}", "-o", f"HostKeyAlias={pin[0]}"]
+    if credential is not None and credential.kind == "ssh_key":
+        key = Path(home) / "deploy_key"
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(credential.secret.rstrip("\n") + "\n")
+        ssh += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
+    elif credential is not None and credential.kind == "token":
+        script = Path(home) / "askpass"
+        script.write_text(ASKPASS)
+        script.chmod(0o700)
+        askpass = str(script)
+        extra = {
+            "BUTLER_GIT_USERNAME": credential.username or "x-access-token",
+            "BUTLER_GIT_TOKEN": credential.secret,
+        }
     env = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "HOME": home,
@@ -155,8 +242,9 @@ def _git_env(home: str, *, allow_file: bool) -> dict[str, str]:
         "GIT_CONFIG_GLOBAL": "/dev/null",
         "GIT_ASKPASS": askpass,
         "SSH_ASKPASS": askpass,
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        "GIT_SSH_COMMAND": " ".join(ssh),
         "GIT_ALLOW_PROTOCOL": "https:ssh:file" if allow_file else "https:ssh",
+        **extra,
     }
     env.update({k: os.environ[k] for k in _PASSTHROUGH if os.environ.get(k)})
     return env
@@ -214,7 +302,10 @@ def _run_clone(
 
 
 def _reason(lines: list[str]) -> str:
-    """git's own explanation: the most specific error line it printed."""
+    """git's own explanation: the most specific error line it printed (a connection failure,
+    whatever its kind, as one plain phrase)."""
+    if any(_UNREACHABLE.search(line) for line in lines):
+        return "could not connect to the Git server"
     errors = [ln for ln in lines if ln.startswith(("fatal:", "error:", "ssh:"))]
     specific = [ln for ln in errors if not _GENERIC.search(ln)]
     if specific or errors:
