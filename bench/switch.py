@@ -307,17 +307,7 @@ def main() -> int:
         return 0 if not client.failures else 1
     finally:
         butler.stop()
-        label = f"label=butler.instance={butler.instance}"
-        for listing, removal in (
-            (["ps", "-aq"], ["rm", "-f"]),
-            (["images", "-q"], ["rmi", "-f"]),
-            (["network", "ls", "-q"], ["network", "rm"]),
-        ):
-            found = subprocess.run(
-                ["docker", *listing, "--filter", label], capture_output=True, text=True
-            ).stdout.split()
-            if found:
-                subprocess.run(["docker", *removal, *found], capture_output=True)
+        butler.remove_docker_objects()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

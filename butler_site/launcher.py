@@ -100,6 +100,7 @@ class Service(Child):
                 stdout=output,
                 stderr=subprocess.STDOUT if output else None,
                 start_new_session=True,  # its own process group, like every child
+                preexec_fn=_die_with_parent,  # and it goes if this supervisor is killed
             )
         finally:
             if output is not None:
@@ -221,6 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     names = ", ".join(child.name for child in children)
     print(f"Butler is running on {args.url} ({names})", flush=True)
     return supervise(children)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL it when this supervisor dies (Linux only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _named(specs: list[str], parse) -> dict:

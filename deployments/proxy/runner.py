@@ -21,6 +21,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import CommandError
 
+from core.processes import die_with_parent
 from deployments.proxy import ProxyFailure, get_proxy, routes_push
 from deployments.proxy.caddy import (
     CaddyProxy,
@@ -91,6 +92,7 @@ def caddy_start() -> CaddyProcess | None:
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # a killed supervisor takes Caddy along
         )
     if not wait_for_admin(START_TIMEOUT):
         process.kill()
