@@ -49,6 +49,7 @@ from .base import (
 from .docker_errors import _engine_errors, _explanation, _short
 
 TAIL_LINES = 30
+LEFTOVER_GRACE_SECONDS = 3.0
 
 _STEP = re.compile(r"^Step \d+/\d+ : (\S+)\s*(.*)$")
 _RUNNING_IN = re.compile(r"---> Running in ([0-9a-f]{12,64})")
@@ -215,20 +216,33 @@ class BuildMixin:
         for cid in leftovers.containers:
             with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
                 api.remove_container(cid, force=True)
-        removed = 0
-        try:
-            dangling = {i["Id"] for i in api.images(filters={"dangling": True})}
-        except (docker.errors.DockerException, requests.RequestException):
-            return 0
-        for layer in reversed(leftovers.layers):
-            match = next((d for d in dangling if d.split(":")[-1].startswith(layer)), None)
-            if match is None:
-                continue
-            # Without force the engine refuses an image in use; pruning (the default) also
-            # takes the untagged parents that only this one held.
-            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
-                api.remove_image(match, force=False)
-                removed += 1
+        # A step container the engine is still tearing down holds its parent layer for a
+        # moment: try again briefly for what could not go yet.
+        removed, pending = 0, list(reversed(leftovers.layers))
+        deadline = time.monotonic() + LEFTOVER_GRACE_SECONDS
+        while pending:
+            try:
+                dangling = {i["Id"] for i in api.images(filters={"dangling": True})}
+            except (docker.errors.DockerException, requests.RequestException):
+                return removed
+            still = []
+            for layer in pending:
+                match = next((d for d in dangling if d.split(":")[-1].startswith(layer)), None)
+                if match is None:
+                    continue
+                # Without force the engine refuses an image in use; pruning (the default)
+                # also takes the untagged parents that only this one held.
+                try:
+                    api.remove_image(match, force=False)
+                    removed += 1
+                except docker.errors.NotFound:
+                    continue
+                except (docker.errors.DockerException, requests.RequestException):
+                    still.append(layer)
+            if not still or time.monotonic() > deadline:
+                break
+            pending = still
+            time.sleep(0.25)
         return removed
 
 

@@ -27,7 +27,7 @@ from tests.deployments.test_pipeline_docker import (
     labelled,
     log_text,
 )
-from tests.docker_fixtures import docker_inspect
+from tests.docker_fixtures import docker_cli, docker_inspect
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
@@ -57,13 +57,16 @@ def ancestry(image: str) -> set[str]:
 
 
 def assert_no_leftover_layers(client, deployment_id: int, keep: set[str]) -> None:
-    """Every step result the build printed is gone, part of `keep` (the image it made), or a
-    tagged image (a base image, printed for its FROM step)."""
+    """No step result the build printed is left dangling (untagged, nothing built on it):
+    each is gone, part of `keep` (the image it made), tagged (a base image, printed for its
+    FROM step), or the parent of another image (a cached layer another build uses)."""
+    dangling = set(docker_cli("images", "-q", "--no-trunc", "--filter", "dangling=true").split())
     for layer in built_layers(client, deployment_id):
         if any(full.startswith(layer) for full in keep):
             continue
-        info = docker_inspect(layer)
-        assert info is None or info["RepoTags"], f"build layer {layer} was left behind"
+        assert not any(d.split(":")[-1].startswith(layer) for d in dangling), (
+            f"build layer {layer} was left behind"
+        )
 
 
 def in_background(deployment_id: int) -> threading.Thread:

@@ -264,7 +264,7 @@ def test_run_serves_http_on_a_port_the_engine_chose(runtime, http_image, network
     assert host["CapDrop"] == ["ALL"]
     assert "SYS_ADMIN" not in (host["CapAdd"] or [])
     assert host["Privileged"] is False
-    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["SecurityOpt"] == ["no-new-privileges:true"]
     assert host["PidsLimit"] > 0
     assert host["Memory"] == 256 * 1024 * 1024
     assert host["NanoCpus"] == 500_000_000
