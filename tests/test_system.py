@@ -97,7 +97,12 @@ class RealButler:
         self.process = None
 
     def __getitem__(self, key):  # the tests below read it like the dict it used to be
-        return {"base": self.base, "repos": self.repos, "process": self.process}[key]
+        return {
+            "base": self.base,
+            "repos": self.repos,
+            "process": self.process,
+            "instance": self.instance,
+        }[key]
 
     @property
     def caddy(self) -> psutil.Process:
