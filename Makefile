@@ -17,7 +17,7 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## run: install, migrate and start web + worker on 127.0.0.1:$(BUTLER_PORT)
+## run: install (Caddy too), migrate and start Caddy + web + worker on 127.0.0.1:$(BUTLER_PORT)
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	@echo ""
@@ -26,6 +26,7 @@ run: $(VENV)/.installed
 	@echo "    curl -X POST http://127.0.0.1:$(BUTLER_PORT)/api/auth/register -H 'Content-Type: application/json' \\"
 	@echo "         -d '{\"username\":\"me\",\"email\":\"me@example.com\",\"password\":\"a-long-passphrase\"}'"
 	@echo "  Admin (/admin/): $(PY) manage.py createsuperuser"
+	@echo "  Apps answer at stable URLs: http://localhost:<port from 8100> and http://<app>.localhost:8080"
 	@echo ""
 	$(PY) manage.py runbutler --port $(BUTLER_PORT)
 

@@ -139,7 +139,12 @@ class Butler:
             "BUTLER_INSTANCE_ID": self.instance,
             "BUTLER_COMPOSE_PREFIX": self.instance,
             "LOG_LEVEL": "WARNING",
+            # Its front proxy on ports nothing else uses (apps answer at its public ports).
+            "BUTLER_HTTP_PORT": str(free_port()),
+            "BUTLER_HTTPS_PORT": str(free_port()),
         }
+        if "BUTLER_PROXY_PORTS" in os.environ:
+            self.env["BUTLER_PROXY_PORTS"] = os.environ["BUTLER_PROXY_PORTS"]
         for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
             self.env.pop(name, None)
         self.process: subprocess.Popen | None = None

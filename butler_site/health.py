@@ -1,4 +1,5 @@
-"""GET /health: the database's and the Docker Engine's state, answered even if Docker is down."""
+"""GET /health: the database's, the Docker Engine's and the front proxy's state, answered
+even if Docker or the proxy is down."""
 
 from __future__ import annotations
 
@@ -27,15 +28,24 @@ def _docker_state() -> dict:
         return {"ok": False, "error": str(exc)}
 
 
+def _proxy_state() -> dict:
+    from deployments.proxy import ProxyFailure, get_proxy
+
+    try:
+        return {"ok": True, "configured": get_proxy().is_configured()}
+    except ProxyFailure as exc:
+        return {"ok": False, "error": str(exc)}
+
+
 class HealthApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     @extend_schema(responses={200: dict, 503: dict})
     def get(self, request):
-        database, docker = _database_state(), _docker_state()
-        status = "healthy" if database["ok"] and docker["ok"] else "degraded"
+        database, docker, proxy = _database_state(), _docker_state(), _proxy_state()
+        status = "healthy" if database["ok"] and docker["ok"] and proxy["ok"] else "degraded"
         return Response(
-            {"status": status, "database": database, "docker": docker},
+            {"status": status, "database": database, "docker": docker, "proxy": proxy},
             status=200 if database["ok"] else 503,
         )

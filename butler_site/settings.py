@@ -302,7 +302,8 @@ BUTLER_WORK_DIR = Path(env_str("BUTLER_WORK_DIR", str(DATA_DIR / "work"))).resol
 BUTLER_IMAGE_PREFIX = env_str("BUTLER_IMAGE_PREFIX", "butler")
 # Releases per project whose images are kept (they can be rolled back to without a build).
 BUTLER_KEEP_RELEASES = env_int("BUTLER_KEEP_RELEASES", 5)
-BUTLER_PUBLISH_IP = env_str("BUTLER_PUBLISH_IP", "0.0.0.0")
+# Containers publish on loopback only: Caddy, on the same host, is what faces the outside.
+BUTLER_PUBLISH_IP = env_str("BUTLER_PUBLISH_IP") or "127.0.0.1"
 BUTLER_PUBLIC_HOST = env_str("BUTLER_PUBLIC_HOST", "localhost")
 BUTLER_CONTAINER_MEMORY = env_str("BUTLER_CONTAINER_MEMORY", "512m")
 # An app's own output is kept by Docker (json-file) in at most this many files of this size.
@@ -331,6 +332,25 @@ BUTLER_RECONCILE_MINUTES = env_int("BUTLER_RECONCILE_MINUTES", 5)
 BUTLER_DEFAULT_PORT = env_int("BUTLER_DEFAULT_PORT", 8080)
 # Compose stacks run as project "<prefix>-<project id>".
 BUTLER_COMPOSE_PREFIX = env_str("BUTLER_COMPOSE_PREFIX", "butler")
+
+# ---- The front proxy (Caddy): stable addresses, custom domains, HTTPS ----
+# Dotted path of the proxy backend (deployments/proxy); the tests of logic use the fake.
+BUTLER_PROXY = env_str("BUTLER_PROXY") or "deployments.proxy.caddy.CaddyProxy"
+# Public ports handed to projects at their first deploy, kept until the project is deleted.
+BUTLER_PROXY_PORTS = env_str("BUTLER_PROXY_PORTS") or "8100-8999"
+# Every project is also <subdomain>.<BUTLER_DOMAIN> on the shared HTTP(S) ports.
+BUTLER_DOMAIN = (env_str("BUTLER_DOMAIN") or "localhost").lower().strip(".")
+BUTLER_HTTP_PORT = env_int("BUTLER_HTTP_PORT", 8080)
+BUTLER_HTTPS_PORT = env_int("BUTLER_HTTPS_PORT", 8443)
+# auto: ACME certificates for public names, plain HTTP for local ones (.localhost, .test, …);
+# internal: Caddy's own CA for every name; off: plain HTTP everywhere.
+BUTLER_TLS = (env_str("BUTLER_TLS") or "auto").lower()
+BUTLER_ACME_EMAIL = env_str("BUTLER_ACME_EMAIL")
+# Caddy's admin API: a Unix socket (never a TCP port containers could reach).
+BUTLER_CADDY_ADMIN = env_str("BUTLER_CADDY_ADMIN") or str(DATA_DIR / "caddy" / "admin.sock")
+BUTLER_CADDY_BIN = env_str("BUTLER_CADDY_BIN")  # default: `caddy` beside this Python, or on PATH
+# A replaced container keeps serving its in-flight requests this long, then it is removed.
+BUTLER_RETIRE_SECONDS = env_float("BUTLER_RETIRE_SECONDS", 10.0)
 
 # ---- Environment variables ----
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotate by prepending a new

@@ -31,3 +31,7 @@ STORAGES = {
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 # A file database (not SQLite's shared in-memory one) so concurrency tests see real locking.
 DATABASES["default"]["TEST"] = {"NAME": os.path.join(_tmp, "test.sqlite3")}  # noqa: F405
+# The tests of logic talk to an in-memory proxy; tests marked `docker` get a real Caddy
+# (tests/docker_fixtures.py). Replaced containers go at once unless a test asks for a grace.
+BUTLER_PROXY = "deployments.proxy.fake.FakeProxy"
+BUTLER_RETIRE_SECONDS = 0.0

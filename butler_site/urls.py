@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import apis as account_apis
 from butler_site.health import HealthApi
 from deployments import apis as deployment_apis
+from deployments.proxy import apis as proxy_apis
 from envvars import apis as envvar_apis
 from projects import apis as project_apis
 
@@ -102,6 +103,16 @@ urlpatterns = [
         )
         for action in ("stop", "start", "restart")
     ],
+    api(
+        r"api/projects/(?P<project_id>\d+)/domains",
+        proxy_apis.DomainsApi.as_view(),
+        "api-project-domains",
+    ),
+    api(
+        r"api/projects/(?P<project_id>\d+)/domains/(?P<domain>[^/]+)",
+        proxy_apis.DomainDetailApi.as_view(),
+        "api-project-domain",
+    ),
     api("api/env-vars", envvar_apis.EnvVarsApi.as_view(), "api-env-vars"),
     api("api/env-vars/import", envvar_apis.EnvVarsImportApi.as_view(), "api-env-vars-import"),
     api("api/env-vars/export", envvar_apis.EnvVarsExportApi.as_view(), "api-env-vars-export"),

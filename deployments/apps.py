@@ -9,9 +9,11 @@ class DeploymentsConfig(AppConfig):
     name = "deployments"
 
     def ready(self) -> None:
+        from deployments.proxy.services import routes_forget
         from deployments.teardown import project_teardown
         from projects.lifecycle import on_project_delete
 
+        on_project_delete(routes_forget)  # first: no request reaches a container being removed
         on_project_delete(project_teardown)
         if "qcluster" in sys.argv[1:2]:
             # Load the pipeline before the cluster forks its workers, and keep those objects

@@ -7,7 +7,9 @@ Run at worker start (`runbutler` does) and periodically (`setup_schedules` regis
 - a deployment handed to a worker whose task got lost is handed over again;
 - containers, images and compose stacks labelled with a project that no longer exists go;
 - a project whose container vanished shows it (status `missing`), and shows it back;
-- work dirs of finished deployments are removed.
+- work dirs of finished deployments are removed;
+- containers replaced by a redeploy whose grace period is over are removed, and the front
+  proxy is given the whole routing table again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from deployments import queue, transitions
 from deployments.liveness import worker_gone
 from deployments.models import Deployment, Release
 from deployments.pipeline.logs import DeploymentLog
+from deployments.proxy import routes_push
+from deployments.proxy.retire import retire_due
 from deployments.runtime import get_runtime
 from deployments.runtime.base import COMPOSE_PROJECT_LABEL, RuntimeFailure
 from deployments.services import deployment_sync_port
@@ -173,7 +177,10 @@ def reconcile() -> dict:
         runtime = get_runtime()
         report["orphans"] = remove_orphans(runtime)
         report["missing_projects"] = mark_vanished_containers(runtime)
+        report["retired"] = retire_due(runtime)
     except RuntimeFailure as exc:
         report["docker"] = str(exc)
+    # The whole routing table again: repairs a proxy that restarted or missed a push.
+    report["routes_pushed"] = routes_push()
     logger.info("reconcile: %s", report)
     return report

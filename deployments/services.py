@@ -18,6 +18,7 @@ from core.errors import ApplicationError, ConflictError, NotFoundError
 from deployments import queue, transitions
 from deployments.liveness import worker_gone
 from deployments.models import Deployment, Release
+from deployments.proxy import routes_push_on_commit
 from deployments.runtime import get_runtime
 from deployments.runtime.base import ContainerNotFound, RuntimeFailure
 from envvars.services import envvars_import_dotenv
@@ -403,13 +404,16 @@ def deployment_cancel_active(*, project: Project, by: str) -> list[Deployment]:
 # The running container
 
 
-def deployment_sync_port(*, deployment: Deployment, info) -> None:
-    """Record the host port a (re)started container got, if the engine chose a new one."""
+def deployment_sync_port(*, deployment: Deployment, info) -> bool:
+    """Record the host port a (re)started container got, if the engine chose a new one, and
+    point the proxy at it; the project's URL (its public port) stays as it is. True if the
+    port changed."""
     if not info.host_port or info.host_port == deployment.host_port:
-        return
-    url = f"http://{settings.BUTLER_PUBLIC_HOST}:{info.host_port}"
-    Deployment.objects.filter(id=deployment.id).update(host_port=info.host_port, deployed_url=url)
-    transitions.project_container_observed(project=deployment.project, deployed_url=url)
+        return False
+    Deployment.objects.filter(id=deployment.id).update(host_port=info.host_port)
+    deployment.host_port = info.host_port
+    routes_push_on_commit()
+    return True
 
 
 CONTAINER_ACTIONS = {"stop", "start", "restart"}
@@ -447,4 +451,5 @@ def project_container_action(*, project: Project, action: str) -> list[dict]:
         if action != "stop":
             deployment_sync_port(deployment=deployment, info=info)
         done.append({"project_id": target.id, "container_name": info.name, "status": info.status})
+    routes_push_on_commit()  # a stopped app answers 503 saying so; a started one is routed
     return done

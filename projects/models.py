@@ -63,6 +63,14 @@ class Project(models.Model):
     container_name = models.CharField(max_length=128, blank=True, default="")
     # When the project's environment variables last changed, and which change its running
     # container was started with: a later change means a redeploy is needed.
+    # Its stable address, given at its first deploy and kept until it is deleted: a public
+    # port of the front proxy and a name under BUTLER_DOMAIN (a multi-repo parent has only
+    # the name; it serves its frontend).
+    public_port = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    subdomain = models.CharField(max_length=63, null=True, blank=True, unique=True)
+    # Compose services besides the main one that the compose file asks to route
+    # ({service: loopback host port}), at <service>.<subdomain>.<BUTLER_DOMAIN>.
+    service_ports = models.JSONField(default=dict, blank=True)
     env_updated_at = models.DateTimeField(null=True, blank=True)
     env_applied_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -140,3 +148,17 @@ class GitCredential(models.Model):
 
     def __repr__(self) -> str:
         return f"<GitCredential project={self.project_id} kind={self.kind}>"
+
+
+class Domain(models.Model):
+    """A custom domain the front proxy routes to a project (any user's domains are unique)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(max_length=253, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain

@@ -39,8 +39,10 @@ def project_get_by_name_for_user(*, user, name: str) -> Project:
 
 def project_list_for_user(*, user) -> QuerySet[Project]:
     """The user's top-level projects (multi-repo components are reached through their parent)."""
-    return Project.objects.filter(owner_id=user.id, parent__isnull=True).order_by(
-        "-created_at", "-id"
+    return (
+        Project.objects.filter(owner_id=user.id, parent__isnull=True)
+        .prefetch_related("domains", "children")
+        .order_by("-created_at", "-id")
     )
 
 

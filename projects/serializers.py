@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from projects import addresses
 from projects.models import BUILD_STRATEGIES, Project
+
+
+class DomainSerializer(serializers.Serializer):
+    domain = serializers.CharField()
+    https = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -12,6 +20,23 @@ class ProjectSerializer(serializers.ModelSerializer):
     parent_project_id = serializers.IntegerField(
         source="parent_id", read_only=True, allow_null=True
     )
+    public_port = serializers.SerializerMethodField()
+    hostname = serializers.SerializerMethodField()
+    http_url = serializers.SerializerMethodField()
+    domains = serializers.SerializerMethodField()
+
+    def get_public_port(self, project) -> int | None:
+        return addresses.served_port(project)
+
+    def get_hostname(self, project) -> str:
+        return addresses.hostname_of(project.subdomain)
+
+    def get_http_url(self, project) -> str:
+        return addresses.http_url_of(addresses.hostname_of(project.subdomain))
+
+    @extend_schema_field(DomainSerializer(many=True))
+    def get_domains(self, project) -> list[dict]:
+        return addresses.domains_of(project)
 
     class Meta:
         model = Project
@@ -28,6 +53,10 @@ class ProjectSerializer(serializers.ModelSerializer):
             "project_type",
             "component_type",
             "parent_project_id",
+            "public_port",
+            "hostname",
+            "http_url",
+            "domains",
             "created_at",
             "updated_at",
         ]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import secrets
+import socket
 import subprocess
 from collections.abc import Iterator
 
@@ -119,3 +121,94 @@ def repos(settings, tmp_path, runtime):
     settings.BUTLER_LOCAL_GIT_ROOTS = [str(root)]
     settings.BUTLER_READY_TIMEOUT = 60
     return root
+
+
+@pytest.fixture
+def fake_proxy(settings):
+    """`get_proxy()` returns this in-memory fake for the duration of the test."""
+    from deployments.proxy import get_proxy, reset_proxy
+    from deployments.proxy.fake import FakeProxy
+
+    settings.BUTLER_PROXY = "deployments.proxy.fake.FakeProxy"
+    reset_proxy()
+    fake = get_proxy()
+    assert isinstance(fake, FakeProxy)
+    yield fake
+    reset_proxy()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def free_port_block(size: int) -> str:
+    """`a-b`: `size` consecutive ports nothing listens on, below the kernel's ephemeral range
+    (where engine-published ports come from), at a random place so parallel runs differ."""
+    for _ in range(500):
+        start = random.randrange(15000, 32000 - size)
+        ok = True
+        for port in range(start, start + size):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return f"{start}-{start + size - 1}"
+    raise RuntimeError(f"no {size} free consecutive ports")
+
+
+@pytest.fixture(scope="session")
+def caddy_proxy(tmp_path_factory) -> Iterator[dict]:
+    """A real Caddy for the run, as `runbutler` starts it: admin API on a Unix socket, free
+    ports for the shared HTTP(S) server and a block of public ports (never 80/443). Returns
+    the settings that point Butler at it."""
+    from django.test import override_settings
+
+    from deployments.proxy import reset_proxy
+    from deployments.proxy.runner import caddy_command, wait_for_admin
+
+    folder = tmp_path_factory.mktemp("caddy")
+    values = {
+        "BUTLER_PROXY": "deployments.proxy.caddy.CaddyProxy",
+        "BUTLER_CADDY_ADMIN": str(folder / "admin.sock"),
+        "BUTLER_HTTP_PORT": free_port(),
+        "BUTLER_HTTPS_PORT": free_port(),
+        "BUTLER_PROXY_PORTS": free_port_block(40),
+    }
+    with override_settings(**values):
+        reset_proxy()
+        log = open(folder / "caddy.log", "ab")  # noqa: SIM115 - Caddy writes to it all run
+        process = subprocess.Popen(
+            caddy_command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        assert wait_for_admin(15), (folder / "caddy.log").read_text()
+    reset_proxy()
+    yield {**values, "process": process}
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(autouse=True)
+def _real_proxy_in_docker_tests(request):
+    """Tests marked `docker` reach apps the way users do: through the real Caddy."""
+    if request.node.get_closest_marker("docker") is None:
+        yield
+        return
+    from deployments.proxy import reset_proxy
+
+    values = request.getfixturevalue("caddy_proxy")
+    settings = request.getfixturevalue("settings")
+    for name, value in values.items():
+        if name != "process":
+            setattr(settings, name, value)
+    reset_proxy()
+    yield
+    reset_proxy()

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -18,7 +19,11 @@ import requests
 from django.conf import settings
 
 from tests import samples
-from tests.docker_fixtures import docker_cli, remove_instance_objects
+from tests.docker_fixtures import (
+    docker_cli,
+    free_port_block,
+    remove_instance_objects,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -39,47 +44,102 @@ def wait_until(check, timeout: float):
     raise AssertionError("timed out")
 
 
-@pytest.fixture
-def butler(tmp_path):
-    """A real Butler on a free port, its own data dir and Docker instance label."""
-    port = free_port()
-    instance = "sys" + secrets.token_hex(4)
-    (tmp_path / "repos").mkdir()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("BUTLER_", "DJANGO_"))},
-        "DJANGO_SETTINGS_MODULE": "butler_site.settings",
-        "BUTLER_DATA_DIR": str(tmp_path / "data"),
-        "BUTLER_LOCAL_GIT_ROOTS": str(tmp_path / "repos"),
-        "BUTLER_INSTANCE_ID": instance,
-        "BUTLER_COMPOSE_PREFIX": instance,
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True
-    )
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runbutler", "--port", str(port)],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _answers(f"{base}/health"), timeout=60)
-        yield {"base": base, "repos": tmp_path / "repos", "process": process, "instance": instance}
-    finally:
+class RealButler:
+    """`manage.py runbutler` on free ports (its Caddy's too), its own data dir and label."""
+
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.instance = "sys" + secrets.token_hex(4)
+        self.repos = tmp_path / "repos"
+        self.repos.mkdir()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.http_port = free_port()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("BUTLER_", "DJANGO_"))},
+            "DJANGO_SETTINGS_MODULE": "butler_site.settings",
+            "BUTLER_DATA_DIR": str(tmp_path / "data"),
+            "BUTLER_LOCAL_GIT_ROOTS": str(self.repos),
+            "BUTLER_INSTANCE_ID": self.instance,
+            "BUTLER_COMPOSE_PREFIX": self.instance,
+            "BUTLER_HTTP_PORT": str(self.http_port),
+            "BUTLER_HTTPS_PORT": str(free_port()),
+            "BUTLER_PROXY_PORTS": free_port_block(10),
+            "BUTLER_RETIRE_SECONDS": "3",
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            check=True,
+        )
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "runbutler", "--port", str(self.port)],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: _answers(f"{self.base}/health"), timeout=60)
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None:
+            return
         children = (
             psutil.Process(process.pid).children(recursive=True) if process.poll() is None else []
         )
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
         psutil.wait_procs(children, timeout=30)
-        remove_instance_objects(instance)
+        self.process = None
+
+    def __getitem__(self, key):  # the tests below read it like the dict it used to be
+        return {
+            "base": self.base,
+            "repos": self.repos,
+            "process": self.process,
+            "instance": self.instance,
+        }[key]
+
+    @property
+    def caddy(self) -> psutil.Process:
+        [caddy] = [p for p in psutil.Process(self.process.pid).children() if p.name() == "caddy"]
+        return caddy
+
+    def login(self, name: str) -> dict:
+        user = {"username": name, "email": f"{name}@example.com", "password": "a-long-passphrase"}
+        requests.post(f"{self.base}/api/auth/register", json=user, timeout=10)
+        token = requests.post(f"{self.base}/api/auth/login", json=user, timeout=10).json()
+        return {"Authorization": f"Bearer {token['access_token']}"}
+
+    def finished(self, auth: dict, deployment_id: int, timeout: float = 180) -> dict:
+        def done():
+            body = requests.get(
+                f"{self.base}/api/deployments/{deployment_id}", headers=auth, timeout=10
+            ).json()
+            return body if body["status"] in ("running", "failed", "cancelled") else None
+
+        return wait_until(done, timeout=timeout)
+
+
+@pytest.fixture
+def butler(tmp_path):
+    """A real Butler on a free port, its own data dir and Docker instance label."""
+    real = RealButler(tmp_path)
+    try:
+        real.start()
+        yield real
+    finally:
+        real.stop()
+        remove_instance_objects(real.instance)
         docker_cli(
             "network",
             "rm",
             *docker_cli(
-                "network", "ls", "-q", "--filter", f"label=butler.instance={instance}"
+                "network", "ls", "-q", "--filter", f"label=butler.instance={real.instance}"
             ).split(),
         )
 
@@ -121,11 +181,113 @@ def test_a_new_user_deploys_a_site_with_curl_alone_and_deletes_it(butler):
     assert deleted.status_code == 200
     filters = (
         *("--filter", f"label=butler.project={deployment['project_id']}"),
-        *("--filter", f"label=butler.instance={butler['instance']}"),
+        *("--filter", f"label=butler.instance={butler.instance}"),
     )
     assert docker_cli("ps", "-aq", *filters).split() == []
     assert docker_cli("images", "-q", *filters).split() == []
     assert not _answers(deployment["deployed_url"])
+
+
+def _get(url: str, host: str | None = None) -> requests.Response:
+    return requests.get(url, headers={"Host": host} if host else {}, timeout=10)
+
+
+def test_a_bookmarked_url_shows_each_new_version_and_survives_a_restart(butler):
+    """Deploy, bookmark the URL, change the code, redeploy, refresh: the new page, and no
+    error in between; then Butler restarts and the bookmark still works."""
+    auth = butler.login("bookmarker")
+    repo = samples.env_page_repo(butler.repos / "site", marker="first page")
+    queued = requests.post(
+        f"{butler.base}/deploy", data={"git_url": str(repo)}, headers=auth, timeout=10
+    ).json()
+    first = butler.finished(auth, queued["deployment_id"])
+    assert first["status"] == "running", first["error"]
+    bookmark = first["deployed_url"]
+    assert "first page" in _get(bookmark).text
+
+    errors: list[str] = []
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def refresh():
+        while not stop.is_set():
+            try:
+                answer = _get(bookmark)
+                if answer.status_code != 200:
+                    errors.append(f"{answer.status_code} {answer.text[:100]}")
+                seen.add("second page" if "second page" in answer.text else "first page")
+            except requests.RequestException as exc:
+                errors.append(repr(exc))
+            time.sleep(0.05)
+
+    user = threading.Thread(target=refresh, daemon=True)
+    user.start()
+    samples.env_page_repo(butler.repos / "site", marker="second page")
+    again = requests.post(
+        f"{butler.base}/deploy", data={"project_id": first["project_id"]}, headers=auth, timeout=10
+    ).json()
+    second = butler.finished(auth, again["deployment_id"])
+    wait_until(lambda: "second page" in _get(bookmark).text, timeout=10)
+    stop.set()
+    user.join(timeout=10)
+    assert second["deployed_url"] == bookmark
+    assert errors == [] and seen == {"first page", "second page"}
+
+    project = requests.get(
+        f"{butler.base}/api/projects/{first['project_id']}", headers=auth, timeout=10
+    ).json()
+    butler.stop()
+    butler.start()  # Butler (and its Caddy) restart: the container kept running
+    assert "second page" in _get(bookmark).text
+    name = f"http://127.0.0.1:{butler.http_port}/"
+    assert "second page" in _get(name, project["hostname"]).text
+    after = requests.get(
+        f"{butler.base}/api/projects/{first['project_id']}", headers=auth, timeout=10
+    ).json()
+    assert after["deployed_url"] == bookmark and after["public_port"] == project["public_port"]
+
+
+def test_a_killed_caddy_comes_back_with_every_route(butler):
+    auth = butler.login("resilient")
+    urls, names = [], []
+    for n in range(2):
+        repo = samples.env_page_repo(butler.repos / f"app{n}", marker=f"app number {n}")
+        queued = requests.post(
+            f"{butler.base}/deploy", data={"git_url": str(repo)}, headers=auth, timeout=10
+        ).json()
+        done = butler.finished(auth, queued["deployment_id"])
+        assert done["status"] == "running", done["error"]
+        urls.append(done["deployed_url"])
+    domain = requests.post(
+        f"{butler.base}/api/projects/{done['project_id']}/domains",
+        json={"domain": "www.resilient.test"},
+        headers=auth,
+        timeout=10,
+    ).json()
+    names = [domain["hostname"], "www.resilient.test"]
+    shared = f"http://127.0.0.1:{butler.http_port}/"
+    assert "app number 1" in _get(shared, "www.resilient.test").text
+
+    caddy = butler.caddy
+    caddy.kill()
+    caddy.wait(timeout=10)
+    killed = time.monotonic()
+    for n, url in enumerate(urls):
+        wait_until(lambda url=url, n=n: f"app number {n}" in _try(url), timeout=30)
+    back_after = time.monotonic() - killed
+    for name in names:
+        assert "app number 1" in _get(shared, name).text
+    assert _get(shared, "nobody.resilient.test").status_code == 404
+    assert butler.caddy.pid != caddy.pid
+    assert back_after < 15, f"routes came back after {back_after:.1f} s"
+    assert butler.process.poll() is None  # Butler itself kept running
+
+
+def _try(url: str) -> str:
+    try:
+        return requests.get(url, timeout=5).text
+    except requests.RequestException:
+        return ""
 
 
 def test_a_burst_of_deploys_runs_one_build_of_a_project_at_a_time(butler):
@@ -185,6 +347,7 @@ def test_stopping_butler_stops_web_and_worker(butler):
     commands = [" ".join(child.cmdline()).strip() for child in children]
     assert "butler web" in commands, commands  # daphne, forked from runbutler
     assert any(c.startswith("qcluster MainProcess") for c in commands), commands
+    assert any(c.endswith("caddy run") for c in commands), commands
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
     _gone, alive = psutil.wait_procs(children, timeout=30)

@@ -14,6 +14,7 @@ from deployments.pipeline.context import DeployContext
 from deployments.pipeline.errors import PipelineFailure
 from deployments.pipeline.ready import wait_until_ready
 from deployments.pipeline.start import ready_host
+from deployments.proxy.compose_routes import publish_only_routed
 from deployments.releases import release_record
 from deployments.runtime.base import COMPOSE_SERVICE_LABEL, ContainerInfo
 
@@ -25,6 +26,7 @@ def deploy_compose(ctx: DeployContext, source: Source) -> tuple[Release, Contain
     checked = compose_check.check_compose(
         ctx.context, plan.compose_file, labels=ctx.labels(), network=""
     )
+    ctx.routed_services = publish_only_routed(checked)
     compose_file = compose_check.write_compose(ctx.workdir, checked)
     ctx.log.info(
         f"Compose services: {', '.join(checked.services)}; main service: {checked.main_service}"

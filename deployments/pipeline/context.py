@@ -53,6 +53,7 @@ class DeployContext:
         self.built_image: str | None = None
         self.container: ContainerInfo | None = None
         self.compose_project: str | None = None
+        self.routed_services: list[str] = []  # compose services routed besides the main one
 
     def save(self, **fields) -> None:
         """Record non-status fields of the deployment."""

@@ -25,8 +25,13 @@ from deployments.pipeline.compose import deploy_compose
 from deployments.pipeline.context import DeployContext, Watchman, worker_name
 from deployments.pipeline.errors import EXPLAINED_FAILURES, PipelineFailure, failure_message
 from deployments.pipeline.start import run_image
+from deployments.proxy import routes_push
+from deployments.proxy.addresses import NoFreePort, address_assign
+from deployments.proxy.compose_routes import service_ports
+from deployments.proxy.retire import retire_later
 from deployments.releases import SnapshotUnreadable, release_record, releases_images_collect
 from deployments.runtime.base import ContainerInfo, RuntimeFailure
+from projects.addresses import public_url
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +130,9 @@ def _switch(
     env_applied_at,
     release=None,
 ) -> None:
-    """The new container answers: record the release, make it the one that runs, retire the
-    old container, collect old images."""
+    """The new container answers: record the release, make it the one that runs at the
+    project's stable address, point the proxy at it, retire the old container after a grace
+    period, collect old images."""
     if release is None:
         release = runnable.release
     if release is None:
@@ -143,12 +149,13 @@ def _switch(
         again = "" if created else " (same image and variables as before)"
         ctx.log.info(f"Release v{release.number}{again}")
     host_port = container.host_port if container else None
-    url = f"http://{settings.BUTLER_PUBLIC_HOST}:{host_port}" if host_port else ""
-    previous = list(
-        Deployment.objects.filter(project_id=ctx.project.id, status=S.RUNNING)
-        .exclude(id=ctx.deployment.id)
-        .values_list("container_id", "compose_project")
-    )
+    url = ""
+    if host_port:
+        try:
+            project = address_assign(project=ctx.project)
+        except NoFreePort as exc:
+            raise PipelineFailure(exc.message) from None
+        url = public_url(project.public_port)
     ctx.move(
         S.RUNNING,
         release=release,
@@ -159,37 +166,21 @@ def _switch(
             "deployed_url": url,
             "container_name": container.name if container else "",
             "env_applied_at": env_applied_at,
+            "service_ports": (
+                service_ports(ctx.runtime, ctx.compose_project, ctx.routed_services)
+                if ctx.compose_project
+                else {}
+            ),
         },
     )
-    mine = container.id if container else ""
-    for container_id, compose_project in previous:
-        if container_id and not compose_project and container_id != mine:
-            ctx.runtime.remove_container(container_id)
-    _remove_strays(ctx)
+    # The proxy now sends new requests to this container; the old one finishes what it has
+    # and is removed BUTLER_RETIRE_SECONDS later, by a timer (this worker moves on).
+    if not routes_push():
+        ctx.log.warning("The front proxy is not reachable: it gets the new route once it is back.")
+    retire_later(project_id=ctx.project.id)
     releases_images_collect(project_id=ctx.project.id, runtime=ctx.runtime)
     total = round(sum(ctx.timings.values()), 1)
     ctx.log.info(f"Deployment successful! {url or '(no published port)'} (in {total} s)")
-
-
-def _remove_strays(ctx: DeployContext) -> None:
-    """Containers of this project left by deployments that ended (e.g. by a crashed worker).
-
-    Never one of a deployment still in progress: the next deployment of the project may
-    already be starting its container while this one finishes up.
-    """
-    if ctx.compose_project or ctx.container is None:
-        return
-    keep = {
-        str(pk)
-        for pk in Deployment.objects.filter(
-            project_id=ctx.project.id, status__in=[S.RUNNING, *Deployment.UNFINISHED]
-        ).values_list("id", flat=True)
-    }
-    for info in ctx.runtime.list_containers({"butler.project": str(ctx.project.id)}):
-        if info.id == ctx.container.id or info.labels.get("com.docker.compose.project"):
-            continue
-        if info.labels.get("butler.deployment") not in keep:
-            ctx.runtime.remove_container(info.id)
 
 
 def _end(ctx: DeployContext, to: str, reason: str) -> str:

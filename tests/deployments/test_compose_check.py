@@ -178,6 +178,11 @@ class TestRefusals:
 
 
 class TestRewrite:
+    @pytest.fixture(autouse=True)
+    def _publish_on_every_address(self, settings):
+        # These read the rewrite without a host IP; the loopback default has its own test.
+        settings.BUTLER_PUBLISH_IP = "0.0.0.0"
+
     def test_the_sample_is_rewritten_with_free_host_ports_labels_and_network(self, repo):
         samples.compose_repo(repo, host_port=8080)
         plan = _check(repo)

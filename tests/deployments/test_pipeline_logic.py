@@ -82,7 +82,10 @@ class TestOutcomes:
         deployment = run(queued(project))
         assert deployment.status == "running", deployment.error
         assert deployment.strategy == "static" and deployment.commit_sha
-        assert deployment.deployed_url == f"http://localhost:{deployment.host_port}"
+        project.refresh_from_db()
+        # The URL is the project's stable public port, not the container's own host port.
+        assert deployment.deployed_url == f"http://localhost:{project.public_port}"
+        assert project.public_port != deployment.host_port
         [container] = fake.containers.values()
         assert container.info.labels["butler.project"] == str(project.id)
         assert container.info.labels["butler.deployment"] == str(deployment.id)

@@ -1,8 +1,11 @@
-"""Start Butler's web server (daphne) and worker (django-q2 cluster) together.
+"""Start Butler's front proxy (Caddy), web server (daphne) and worker (django-q2 cluster).
 
-Django and Butler are loaded once, here; the web server and the worker are forked from this
-process, so the pages they both use (Django, DRF, the Docker SDK, Butler itself) are in memory
-once. Then this process becomes the small standard-library supervisor (`butler_site.launcher`).
+Caddy is started first and given the whole routing table (`deployments.proxy.runner`), so
+every app answers at its address before anything else runs. Django and Butler are loaded
+once, here; the web server and the worker are forked from this process, so the pages they
+both use (Django, DRF, the Docker SDK, Butler itself) are in memory once. Then this process
+becomes the small standard-library supervisor (`butler_site.launcher`), which starts Caddy
+again if it dies.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from django.db import connections
 from django.urls import get_resolver
 
 from core.processes import die_with_parent
+from deployments.proxy import runner
 
 LAUNCHER = Path(__file__).resolve().parents[3] / "butler_site" / "launcher.py"
 
@@ -31,8 +35,14 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=settings.BUTLER_PORT)
         parser.add_argument("--no-worker", action="store_true", help="Start the web server only.")
+        parser.add_argument(
+            "--no-proxy", action="store_true", help="Do not start Caddy (apps get no address)."
+        )
 
-    def handle(self, *args, host: str, port: int, no_worker: bool, **options):
+    def handle(self, *args, host: str, port: int, no_worker: bool, no_proxy: bool, **options):
+        caddy = None if no_proxy else runner.caddy_start()
+        if caddy is not None:
+            runner.routes_push_when_up(caddy)
         if not no_worker:
             # The worker is (re)starting: deployments it was running lost their task.
             call_command("setup_schedules")
@@ -49,6 +59,8 @@ class Command(BaseCommand):
         argv = [sys.executable, "-S", str(LAUNCHER), "--url", f"http://{host}:{port}/"]
         for child in children:
             argv += ["--child", child]
+        if caddy is not None:
+            argv += runner.launcher_arguments(caddy)
         os.execv(sys.executable, argv)  # noqa: S606 - argv is ours, no shell
 
 
