@@ -56,17 +56,25 @@ def butler(tmp_path):
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True
     )
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runbutler", "--port", str(port)],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    output = tmp_path / "butler.log"  # what web and worker print (daphne's access log too)
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runbutler", "--port", str(port)],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(f"{base}/health"), timeout=60)
-        yield {"base": base, "repos": tmp_path / "repos", "process": process, "instance": instance}
+        yield {
+            "base": base,
+            "repos": tmp_path / "repos",
+            "process": process,
+            "instance": instance,
+            "output": output,
+        }
     finally:
         children = (
             psutil.Process(process.pid).children(recursive=True) if process.poll() is None else []
