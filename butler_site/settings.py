@@ -345,7 +345,7 @@ BUTLER_MAX_ENV_BYTES = env_int("BUTLER_MAX_ENV_BYTES", 512 * 1024)
 # Lines stored per deployment; beyond it build and app output is counted, not stored.
 BUTLER_LOG_MAX_LINES = env_int("BUTLER_LOG_MAX_LINES", 10_000)
 # How long a line of build output may wait in the worker before its batch is stored and sent.
-BUTLER_LOG_FLUSH_SECONDS = env_float("BUTLER_LOG_FLUSH_SECONDS", 0.1)
+BUTLER_LOG_FLUSH_SECONDS = env_float("BUTLER_LOG_FLUSH_SECONDS", 0.05)
 # Without Redis: how often each web process reads new events (one query for all its sockets).
 BUTLER_EVENTS_POLL_SECONDS = env_float("BUTLER_EVENTS_POLL_SECONDS", 0.1)
 # Lines a second one socket is sent at most; beyond that it is told how many it skipped.

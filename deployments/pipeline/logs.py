@@ -1,9 +1,10 @@
 """A deployment's log: numbered lines stored in the database, secrets masked, size capped.
 
 Lines get their `seq` as they come and are stored in batches: the pipeline's own messages
-(info, warning, error) at once, build and app output once `FLUSH_EVERY_LINES` have gathered
-or the oldest has waited `BUTLER_LOG_FLUSH_SECONDS`; a background flusher stores a batch
-whose output has gone quiet, so the last line before a long silent step is not held back.
+(info, warning, error) at once; build and app output at once after a quiet spell, and while
+it keeps coming at most every `BUTLER_LOG_FLUSH_SECONDS` (or every `FLUSH_EVERY_LINES`); a
+background flusher stores a batch whose output has gone quiet, so the last line before a
+long silent step is not held back.
 Batches are stored one at a time, in `seq` order, and every stored batch is published as a
 `deployment.log` event (its seq range and lines) for the live log WebSockets.
 
@@ -48,6 +49,7 @@ class DeploymentLog:
         self._seq = deployment.log_lines.aggregate(n=Max("seq"))["n"] or 0
         self._buffer: list[LogLine] = []
         self._buffered_since: float | None = None
+        self._stored_at = 0.0  # when the last batch was stored (monotonic)
         self._lock = threading.Lock()  # the buffer and the counters
         self._flush_lock = threading.Lock()  # one batch at a time, in seq order
         self._max_lines = settings.BUTLER_LOG_MAX_LINES
@@ -119,15 +121,17 @@ class DeploymentLog:
             if not self._buffer:
                 return
             now = time.monotonic()
-            if self._buffered_since is None:
-                self._buffered_since = now
-                if self._background and not flush:
-                    _flusher.schedule(self, now + self._flush_seconds)
+            # The first line after a quiet spell goes at once; a stream of them is stored
+            # (and sent) at most every `_flush_seconds`, in batches.
             due = (
                 flush
                 or len(self._buffer) >= FLUSH_EVERY_LINES
-                or now - self._buffered_since >= self._flush_seconds
+                or now - self._stored_at >= self._flush_seconds
             )
+            if self._buffered_since is None:
+                self._buffered_since = now
+                if self._background and not due:
+                    _flusher.schedule(self, self._stored_at + self._flush_seconds)
         if due:
             self._store()
 
@@ -142,6 +146,7 @@ class DeploymentLog:
             with self._lock:
                 batch, self._buffer = self._buffer, []
                 self._buffered_since = None
+                self._stored_at = time.monotonic()
             if not batch or self._gone:
                 return
             try:
