@@ -42,6 +42,7 @@ READ_LIMIT = 500
 GAP_SECONDS = 5.0  # how long an id skipped over may still turn up
 MAX_GAPS = 1000
 LINGER_SECONDS = 5.0  # keep reading this long after the last socket left (reconnects)
+RETRY_SECONDS = 1.0
 
 
 def _lines(deployment_id: int, first: int, last: int) -> list[dict]:
@@ -137,7 +138,14 @@ class Hub:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="butler-events")
         executor = self._executor
         try:
-            self._cursor = await self._call(events.outbox_last_id)
+            while True:
+                try:
+                    self._cursor = await self._call(events.outbox_last_id)
+                    break
+                except Exception:
+                    logger.warning("could not read the event outbox; retrying", exc_info=True)
+                    await self._call(_close_connection)
+                    await asyncio.sleep(RETRY_SECONDS)
             self._gaps = {}
             ready.set()
             idle_since: float | None = None
@@ -150,9 +158,15 @@ class Hub:
                         self._task = None  # from here on a new subscriber starts a new reader
                         return
                 started = time.monotonic()
-                full = await self._poll()
+                try:
+                    full = await self._poll()
+                except Exception:  # the database went away: try again, on a new connection
+                    logger.warning("could not read new events; retrying", exc_info=True)
+                    await self._call(_close_connection)
+                    await asyncio.sleep(RETRY_SECONDS)
+                    continue
                 if not full:
-                    interval = settings.BUTLER_EVENTS_POLL_SECONDS
+                    interval = max(0.01, settings.BUTLER_EVENTS_POLL_SECONDS)
                     await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
         except asyncio.CancelledError:
             raise

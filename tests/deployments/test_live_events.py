@@ -143,6 +143,29 @@ async def test_one_database_poll_per_interval_serves_every_socket(alice, setting
     assert hub.sockets == 0
 
 
+async def test_the_reader_survives_a_failed_poll(alice, monkeypatch):
+    from deployments.live import hub as hub_module
+
+    monkeypatch.setattr(hub_module, "RETRY_SECONDS", 0.05)
+    real = events.outbox_read
+    failures = []
+
+    def flaky(**kwargs):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("database is locked")
+        return real(**kwargs)
+
+    monkeypatch.setattr(events, "outbox_read", flaky)
+    deployment = await sync_to_async(make_deployment)(alice)
+    communicator = socket("/ws/events/", user=alice)
+    assert (await communicator.connect())[0]
+    await sync_to_async(deployment_move)(deployment, "cloning")
+    assert (await next_message(communicator))["status"] == "cloning"
+    assert failures == [1]
+    await communicator.disconnect()
+
+
 async def test_a_rolled_back_change_sends_nothing(alice):
     deployment = await sync_to_async(make_deployment)(alice)
     communicator = socket("/ws/events/", user=alice)
