@@ -306,3 +306,29 @@ def test_the_schema_types_the_answer(alice_client):
     assert ref.endswith("/RuntimeLogs")
     fields = schema["components"]["schemas"]["RuntimeLogs"]["properties"]
     assert set(fields) == {"project_id", "component", "container_name", "lines"}
+
+
+# ---- the engine's log stream format ----
+
+
+def test_frames_split_anywhere_come_out_whole_with_their_stream_and_time():
+    import struct
+
+    from deployments.runtime.docker_logs import DockerLogFollow, parse_engine_time
+
+    def frame(kind: int, text: str) -> bytes:
+        payload = text.encode()
+        return struct.pack(">BxxxL", kind, len(payload)) + payload
+
+    data = frame(1, "2026-12-03T07:37:18.174396263Z hello\n") + frame(
+        2, "2026-12-03T07:37:19Z oops\n"
+    )
+    buffer, chunks = bytearray(), []
+    for n in range(0, len(data), 7):  # reads that cut headers and lines in pieces
+        buffer += data[n : n + 7]
+        chunks += list(DockerLogFollow._frames(buffer))
+    assert [(c.stream, c.text) for c in chunks] == [("stdout", "hello\n"), ("stderr", "oops\n")]
+    assert chunks[0].time.isoformat() == "2026-12-03T07:37:18.174396+00:00"
+    assert chunks[1].time.isoformat() == "2026-12-03T07:37:19+00:00"
+    assert parse_engine_time("2026-12-03T07:37:18.1Z").microsecond == 100000
+    assert parse_engine_time("not a time") is None
