@@ -120,7 +120,10 @@ def parse_since(value: str | None) -> datetime | None:
         if seconds < 0:
             raise ApplicationError("since must be 0 or more seconds.", field="since")
         return timezone.now() - timedelta(seconds=seconds)
-    when = parse_datetime(value)
+    try:
+        when = parse_datetime(value)
+    except ValueError:  # well formed, but no such time (month 13)
+        when = None
     if when is None:
         raise ApplicationError(
             "since must be a number of seconds or an ISO 8601 time (2026-01-31T12:00:00Z).",

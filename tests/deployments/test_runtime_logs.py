@@ -283,7 +283,13 @@ def test_the_api_takes_since_as_seconds_or_an_iso_time(alice_client, app):
         "recent"
     ]
     assert alice_client.get(f"{base}?since=2999-01-01T00:00:00Z").json()["lines"] == []
-    for bad in ("since=yesterday", "since=-5", "tail=lots", "tail=99999"):
+    for bad in (
+        "since=yesterday",
+        "since=-5",
+        "since=2026-13-45T00:00:00",
+        "tail=lots",
+        "tail=99999",
+    ):
         answer = alice_client.get(f"{base}?{bad}")
         assert answer.status_code == 400, bad
         assert answer.json()["detail"]
