@@ -347,17 +347,7 @@ def start_redis() -> tuple[subprocess.Popen, str]:
 
 def cleanup(butler: Butler) -> None:
     butler.stop()
-    label = f"label=butler.instance={butler.instance}"
-    for listing, removal in (
-        (["ps", "-aq"], ["rm", "-f"]),
-        (["images", "-q"], ["rmi", "-f"]),
-        (["network", "ls", "-q"], ["network", "rm"]),
-    ):
-        found = subprocess.run(
-            ["docker", *listing, "--filter", label], capture_output=True, text=True
-        ).stdout.split()
-        if found:
-            subprocess.run(["docker", *removal, *found], capture_output=True)
+    butler.remove_docker_objects()
 
 
 def run_one(workdir: Path, sections: set[str], redis_url: str | None) -> dict:
