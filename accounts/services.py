@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import User
+from core import events
 
 AVATAR_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
 
@@ -117,7 +118,15 @@ def user_change_password(*, user: User, current_password: str, new_password: str
     user.save(update_fields=["password", "token_version"])
     for token in OutstandingToken.objects.filter(user=user):
         BlacklistedToken.objects.get_or_create(token=token)
+    # Open WebSockets check their credential again (and close if it was one of these).
+    events.publish(events.CREDENTIALS_REVOKED, user_id=user.id, reason="password changed")
     return user
+
+
+def user_logged_out_announce(sender, request, user, **kwargs) -> None:
+    """A logout ends a session: WebSockets signed in with it check theirs, and close."""
+    if user is not None:
+        events.publish(events.CREDENTIALS_REVOKED, user_id=user.id, reason="logged out")
 
 
 def _verified_image_extension(upload: UploadedFile) -> tuple[str, bytes]:

@@ -360,3 +360,13 @@ BUTLER_DETECT_TIME_BUDGET = env_float("BUTLER_DETECT_TIME_BUDGET", 20.0)
 # A project's set of variables: how many, and how large in all (keys and values).
 BUTLER_MAX_ENV_VARS = env_int("BUTLER_MAX_ENV_VARS", 500)
 BUTLER_MAX_ENV_BYTES = env_int("BUTLER_MAX_ENV_BYTES", 512 * 1024)
+
+# ---- Live logs and events (WebSockets) ----
+# Lines stored per deployment; beyond it build and app output is counted, not stored.
+BUTLER_LOG_MAX_LINES = env_int("BUTLER_LOG_MAX_LINES", 10_000)
+# How long a line of build output may wait in the worker before its batch is stored and sent.
+BUTLER_LOG_FLUSH_SECONDS = env_float("BUTLER_LOG_FLUSH_SECONDS", 0.05)
+# Without Redis: how often each web process reads new events (one query for all its sockets).
+BUTLER_EVENTS_POLL_SECONDS = env_float("BUTLER_EVENTS_POLL_SECONDS", 0.1)
+# Lines a second one socket is sent at most; beyond that it is told how many it skipped.
+BUTLER_WS_MAX_LINES_PER_SECOND = env_int("BUTLER_WS_MAX_LINES_PER_SECOND", 2000)

@@ -81,6 +81,11 @@ urlpatterns = [
         "api-deployment-cancel",
     ),
     api(
+        r"api/projects/(?P<project_id>\d+)/logs",
+        deployment_apis.ProjectRuntimeLogsApi.as_view(),
+        "api-project-logs",
+    ),
+    api(
         r"api/projects/(?P<project_id>\d+)/releases",
         deployment_apis.ProjectReleasesApi.as_view(),
         "api-project-releases",

@@ -11,6 +11,13 @@ from rest_framework.views import APIView
 
 from core.pagination import HeaderPageNumberPagination
 from deployments import selectors, services
+from deployments.live.runtime_logs import (
+    DEFAULT_TAIL,
+    MAX_TAIL,
+    parse_since,
+    parse_tail,
+    runtime_log_read,
+)
 from deployments.runtime import get_runtime
 from deployments.serializers import (
     DeploymentSerializer,
@@ -18,6 +25,7 @@ from deployments.serializers import (
     LogLineSerializer,
     ReleaseSerializer,
     RollbackRequestSerializer,
+    RuntimeLogsSerializer,
 )
 from projects.selectors import project_get_for_user
 
@@ -238,3 +246,37 @@ class ProjectCancelApi(APIView):
         return Response(
             DeploymentSerializer(cancelled, many=True).data, status=status.HTTP_202_ACCEPTED
         )
+
+
+class ProjectRuntimeLogsApi(APIView):
+    """The running container's own output (stdout and stderr), values of its variables
+    masked; `ws/projects/{id}/logs/` follows it live."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "tail",
+                int,
+                description=f"The last n lines (default {DEFAULT_TAIL}, max {MAX_TAIL}).",
+            ),
+            OpenApiParameter(
+                "since",
+                str,
+                description="Only lines since: seconds ago (300) or an ISO 8601 time.",
+            ),
+            OpenApiParameter(
+                "component", str, description="frontend or backend, for a multi-repo project."
+            ),
+        ],
+        responses={200: RuntimeLogsSerializer},
+    )
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        params = request.query_params
+        body = runtime_log_read(
+            project=project,
+            component=params.get("component"),
+            tail=parse_tail(params.get("tail")),
+            since=parse_since(params.get("since")),
+        )
+        return Response(RuntimeLogsSerializer(body).data)

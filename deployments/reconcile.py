@@ -9,7 +9,8 @@ Run at worker start (`runbutler` does) and periodically (`setup_schedules` regis
 - a project whose container vanished shows it (status `missing`), and shows it back;
 - work dirs of finished deployments are removed;
 - containers replaced by a redeploy whose grace period is over are removed, and the front
-  proxy is given the whole routing table again.
+  proxy is given the whole routing table again;
+- events older than a few minutes leave the outbox (the embedded default's event table).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from core import events
 from deployments import queue, transitions
 from deployments.liveness import worker_gone
 from deployments.models import Deployment, Release
@@ -173,6 +175,7 @@ def reconcile() -> dict:
     report["redispatched"] = queue.redispatch_lost(queued_task_names=_queued_task_names())
     report["dispatched"] = queue.dispatch()
     report["work_dirs"] = remove_stale_work_dirs()
+    report["outbox_pruned"] = events.outbox_prune()
     try:
         runtime = get_runtime()
         report["orphans"] = remove_orphans(runtime)

@@ -170,3 +170,18 @@ class DeployRequestSerializer(serializers.Serializer):
     frontend_env = serializers.FileField(required=False, allow_null=True)
     backend_env = serializers.FileField(required=False, allow_null=True)
     env_file = serializers.FileField(required=False, allow_null=True)
+
+
+class RuntimeLogLineSerializer(serializers.Serializer):
+    time = serializers.DateTimeField(allow_null=True, help_text="when the engine read it")
+    stream = serializers.ChoiceField(choices=["stdout", "stderr"])
+    text = serializers.CharField(help_text="one line, without its line break; values masked")
+
+
+class RuntimeLogsSerializer(serializers.Serializer):
+    """`GET /api/projects/{id}/logs`: the running container's own output."""
+
+    project_id = serializers.IntegerField()
+    component = serializers.CharField(allow_null=True, help_text="frontend or backend, or null")
+    container_name = serializers.CharField()
+    lines = RuntimeLogLineSerializer(many=True)

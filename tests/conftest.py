@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from accounts.tokens import tokens_for
 from tests.factories import UserFactory
 
-pytest_plugins = ["tests.docker_fixtures"]
+pytest_plugins = ["tests.docker_fixtures", "tests.redis_fixtures"]
 
 PASSWORD = "correct-horse-battery"
 

@@ -1096,3 +1096,76 @@ def astro_yarn1_repo(path: Path | str, *, marker: str = ASTRO_MARKER) -> Path:
         ".gitignore": "node_modules/\ndist/\n",
     }
     return git_repo(path, files, message=f"astro app: {marker}")
+
+
+LIVE_MARKER = "hello from a chatty app"
+
+
+def live_repo(
+    path: Path | str,
+    *,
+    build_ticks: int = 6,
+    tick_seconds: float = 1.0,
+    build_flood: int = 0,
+    nonce: str = "",
+    marker: str = LIVE_MARKER,
+) -> Path:
+    """An app for the live logs: its build prints `build tick <n> <unix time>` every
+    `tick_seconds` (after `build_flood` lines at once, if any); its server logs every
+    request on stderr, prints `tick <unix time>` on stdout every TICK_SECONDS (env, if set)
+    and, for `GET /flood?rate=&seconds=`, `rate` lines a second for `seconds`. `nonce`
+    makes the build step new, so it runs (and prints) again."""
+    files = {
+        "Dockerfile": """
+            FROM python:3.11-slim
+            WORKDIR /srv
+            COPY build_ticks.py .
+            RUN python -u build_ticks.py
+            COPY server.py .
+            ENV PORT=8080
+            EXPOSE 8080
+            CMD ["python", "-u", "server.py"]
+        """,
+        "build_ticks.py": f"""
+            import sys, time
+
+            # nonce: {nonce}
+            for n in range({build_flood}):
+                sys.stdout.write(f"build flood {{n}}\\n")
+            sys.stdout.flush()
+            for n in range(1, {build_ticks} + 1):
+                print(f"build tick {{n}} {{time.time():.6f}}", flush=True)
+                time.sleep({tick_seconds})
+        """,
+        "server.py": _stdlib_server(
+            marker,
+            prelude=(
+                "import sys, threading, time\n"
+                "from urllib.parse import parse_qs, urlparse\n\n"
+                "def flood(rate, seconds):\n"
+                "    started, n = time.time(), 0\n"
+                "    while time.time() - started < seconds:\n"
+                "        due = int((time.time() - started) * rate)\n"
+                "        if due > n:\n"
+                "            sys.stdout.write(''.join(f'flood {i} {time.time():.6f}\\n' for i in range(n, due)))\n"
+                "            sys.stdout.flush()\n"
+                "            n = due\n"
+                "        time.sleep(0.005)\n\n"
+                "def ticker(every):\n"
+                "    while True:\n"
+                "        print(f'tick {time.time():.6f}', flush=True)\n"
+                "        time.sleep(every)\n\n"
+                "if os.environ.get('TICK_SECONDS'):\n"
+                "    threading.Thread(target=ticker, args=(float(os.environ['TICK_SECONDS']),), daemon=True).start()\n\n"
+                "def start_flood(path):\n"
+                "    query = parse_qs(urlparse(path).query)\n"
+                "    rate = int(query.get('rate', ['10000'])[0])\n"
+                "    seconds = float(query.get('seconds', ['30'])[0])\n"
+                "    threading.Thread(target=flood, args=(rate, seconds), daemon=True).start()\n"
+                "    return 'flooding'\n"
+            ),
+            body="start_flood(self.path) if self.path.startswith('/flood') else "
+            + repr(f"<h1>{marker}</h1>"),
+        ),
+    }
+    return _repo(path, files, f"live app: {marker} {nonce}")

@@ -73,15 +73,17 @@ class RealButler:
             check=True,
         )
         self.process: subprocess.Popen | None = None
+        self.output = tmp_path / "butler.log"  # what web and worker print (daphne's access log)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runbutler", "--port", str(self.port)],
-            cwd=settings.BASE_DIR,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with self.output.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "runbutler", "--port", str(self.port)],
+                cwd=settings.BASE_DIR,
+                env=self.env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
         wait_until(lambda: _answers(f"{self.base}/health"), timeout=60)
 
     def stop(self) -> None:
@@ -102,6 +104,7 @@ class RealButler:
             "repos": self.repos,
             "process": self.process,
             "instance": self.instance,
+            "output": self.output,
         }[key]
 
     @property

@@ -7,7 +7,7 @@ contain environment variable values.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -139,6 +139,28 @@ class ImageInfo:
     created: datetime
 
 
+@dataclass(frozen=True)
+class LogChunk:
+    """A piece of a container's own output, as the engine delivered it.
+
+    `text` is usually one line with its line break; a long line (or output from a TTY) can
+    come in parts, so a reader joins the pieces of each stream before it looks for values
+    to mask (`core.masking.LineJoiner`).
+    """
+
+    time: datetime | None
+    stream: str  # "stdout" | "stderr"
+    text: str
+
+
+class LogFollow(Protocol):
+    """What `follow_logs` returns: iterate it for chunks; `close()` (from any thread) stops
+    it and releases the engine connection; iteration then ends."""
+
+    def __iter__(self) -> Iterator[LogChunk]: ...
+    def close(self) -> None: ...
+
+
 @runtime_checkable
 class Runtime(Protocol):
     """The verbs the pipeline uses. `DockerRuntime` and `FakeRuntime` implement them.
@@ -212,6 +234,16 @@ class Runtime(Protocol):
         """(address, port) of the TCP sockets listening inside the container, such as
         ("127.0.0.1", 3000) or ("::", 8000); None when the runtime cannot tell."""
         ...
+
+    # a running container's own output
+    def follow_logs(
+        self,
+        name_or_id: str,
+        *,
+        tail: int = 200,
+        since: datetime | None = None,
+        follow: bool = True,
+    ) -> LogFollow: ...
 
 
 def tail_lines(lines: list[str] | tuple[str, ...], n: int = 30) -> str:

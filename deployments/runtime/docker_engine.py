@@ -41,12 +41,14 @@ from .base import (
     ContainerSpec,
     EngineUnavailable,
     ImageInfo,
+    LogFollow,
     RuntimeFailure,
     log_options,
 )
 from .docker_build import BuildMixin
 from .docker_compose import ComposeMixin
 from .docker_errors import _engine_errors, _short
+from .docker_logs import open_follow
 from .firewall import ensure_firewall
 
 logger = logging.getLogger(__name__)
@@ -446,6 +448,29 @@ class DockerRuntime(BuildMixin, ComposeMixin):
             if (address, port) not in found:
                 found.append((address, port))
         return found
+
+    # ---- a running container's own output ----
+
+    def follow_logs(
+        self,
+        name_or_id: str,
+        *,
+        tail: int = 200,
+        since: datetime | None = None,
+        follow: bool = True,
+    ) -> LogFollow:
+        """The container's stdout and stderr from its last `tail` lines (or from `since`),
+        then, with `follow`, what it prints next until it stops or `close()` is called."""
+        attrs = self._inspect_ours(name_or_id)
+        tty = bool((attrs.get("Config") or {}).get("Tty"))
+        try:
+            return open_follow(
+                self._client_kwargs, attrs["Id"], tty=tty, tail=tail, since=since, follow=follow
+            )
+        except RuntimeFailure as exc:
+            if isinstance(exc.__cause__, docker.errors.NotFound):
+                raise ContainerNotFound(name_or_id) from exc
+            raise
 
 
 def _container_info(attrs: dict) -> ContainerInfo:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,8 @@ from .base import (
     ContainerSpec,
     EngineUnavailable,
     ImageInfo,
+    LogChunk,
+    LogFollow,
     OutputCallback,
     RuntimeFailure,
 )
@@ -369,3 +373,90 @@ class FakeRuntime:
         self._find(name_or_id)
         listening = getattr(self, "listening", None)
         return None if listening is None else list(listening)
+
+    # ---- a running container's own output ----
+
+    def _log_state(self) -> tuple[threading.Condition, dict[str, list[LogChunk]]]:
+        if not hasattr(self, "_log_cond"):
+            self._log_cond = threading.Condition()
+            self._outputs: dict[str, list[LogChunk]] = {}
+            self.follows: list[_FakeLogFollow] = []  # every follow_logs stream, to check closes
+        return self._log_cond, self._outputs
+
+    def emit(self, name_or_id: str, text: str, *, stream: str = "stdout") -> None:
+        """Test helper: the container prints `text`, delivered as one read (it may hold part
+        of a line, or several)."""
+        info = self._find(name_or_id).info
+        cond, outputs = self._log_state()
+        with cond:
+            chunk = LogChunk(time=datetime.now(tz=UTC), stream=stream, text=text)
+            outputs.setdefault(info.id, []).append(chunk)
+            cond.notify_all()
+
+    def follow_logs(
+        self,
+        name_or_id: str,
+        *,
+        tail: int = 200,
+        since: datetime | None = None,
+        follow: bool = True,
+    ) -> LogFollow:
+        info = self._find(name_or_id).info
+        cond, outputs = self._log_state()
+        with cond:
+            history = outputs.setdefault(info.id, [])
+            if not history and self.logs_text:
+                history.extend(
+                    LogChunk(time=datetime.now(tz=UTC), stream="stdout", text=line)
+                    for line in self.logs_text.splitlines(keepends=True)
+                )
+            start = len(history) if tail == 0 else max(0, len(history) - (tail or len(history)))
+            if since is not None:
+                start = next(
+                    (i for i, c in enumerate(history) if i >= start and c.time and c.time >= since),
+                    len(history),
+                )
+        stream = _FakeLogFollow(self, info.id, start=start, follow=follow)
+        self.follows.append(stream)
+        return stream
+
+
+class _FakeLogFollow:
+    """Yields a fake container's chunks, then (with `follow`) new ones until it stops, is
+    removed or `close()` is called."""
+
+    WAIT = 0.02
+
+    def __init__(self, fake: FakeRuntime, container_id: str, *, start: int, follow: bool):
+        self._fake = fake
+        self._id = container_id
+        self._next = start
+        self._follow = follow
+        self.closed = False
+
+    def close(self) -> None:
+        cond, _ = self._fake._log_state()
+        with cond:
+            self.closed = True
+            cond.notify_all()
+
+    def __iter__(self) -> Iterator[LogChunk]:
+        cond, outputs = self._fake._log_state()
+        try:
+            while True:
+                with cond:
+                    if self.closed:
+                        return
+                    chunks = outputs.get(self._id, [])
+                    if self._next < len(chunks):
+                        chunk = chunks[self._next]
+                        self._next += 1
+                    else:
+                        container = self._fake.containers.get(self._id)
+                        if not self._follow or container is None or not container.info.is_running:
+                            return
+                        cond.wait(self.WAIT)
+                        continue
+                yield chunk
+        finally:
+            self.closed = True
