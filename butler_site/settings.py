@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "projects",
     "deployments",
     "envvars",
+    "web",
 ]
 # The worker (`manage.py qcluster`) serves no pages: without the apps only the web needs, its
 # processes (a cluster forks several) each carry less memory.
@@ -94,6 +95,7 @@ WEB_ONLY_APPS = {
     "drf_spectacular_sidecar",
     "channels",
     "django_htmx",
+    "web",
 }
 WORKER_PROCESS = sys.argv[1:2] == ["qcluster"]
 if WORKER_PROCESS:

@@ -133,5 +133,6 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("", include("web.urls")),
     path("", include("projects.urls")),
 ]

@@ -1,0 +1,3 @@
+"""A project's pages: Deploy, Configuration, Environment Variables, Deployments, Logs."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Pages outside a project: dashboard, new deploy, settings."""
+
+urlpatterns: list = []
