@@ -156,27 +156,45 @@ def upstream_file(route: Route) -> Path:
     return upstreams_dir() / route.key
 
 
+def stopped_file(route: Route) -> Path:
+    return upstreams_dir() / f"{route.key}.stopped"
+
+
+def _exists(path: Path) -> dict:
+    return {"file": {"root": str(path.parent), "try_files": [path.name]}}
+
+
 def _handler(route: Route) -> dict:
-    if route.serving == Serving.UP and route.upstream:
-        return {
-            "handler": "reverse_proxy",
-            # Read at every request: a switch rewrites the file, not the configuration.
-            "upstreams": [{"dial": f"{{file.{upstream_file(route)}}}"}],
-            # A request that hits the old container while it is being removed is tried again
-            # on the upstream (the same dial) rather than failed at once.
-            "load_balancing": {"try_duration": "2s", "try_interval": "100ms"},
-        }
-    if route.serving == Serving.STOPPED:
-        return _static(
-            503,
-            f"{route.app_name} is stopped",
-            f"The app {route.app_name} has been stopped by its owner. Start it again from Butler.",
-        )
-    return _static(
+    """What the route answers with, decided at every request by the files Butler writes: its
+    upstream file (proxy to the container it names), else its stopped marker (503, stopped),
+    else 503, not running. Stop, start and every switch rewrite files, never the configuration,
+    so they cost no reload (a reload may reset a connection arriving just then)."""
+    proxy = {
+        "handler": "reverse_proxy",
+        # Read at every request: a switch rewrites the file, not the configuration.
+        "upstreams": [{"dial": f"{{file.{upstream_file(route)}}}"}],
+        # A request that hits the old container while it is being removed is tried again
+        # on the upstream (the same dial) rather than failed at once.
+        "load_balancing": {"try_duration": "2s", "try_interval": "100ms"},
+    }
+    stopped = _static(
+        503,
+        f"{route.app_name} is stopped",
+        f"The app {route.app_name} has been stopped by its owner. Start it again from Butler.",
+    )
+    down = _static(
         503,
         f"{route.app_name} is not running",
         f"The app {route.app_name} is not running right now. Try again in a moment.",
     )
+    return {
+        "handler": "subroute",
+        "routes": [
+            {"match": [_exists(upstream_file(route))], "handle": [proxy], "terminal": True},
+            {"match": [_exists(stopped_file(route))], "handle": [stopped], "terminal": True},
+            {"handle": [down]},
+        ],
+    }
 
 
 def _https_redirect() -> dict:
@@ -301,24 +319,32 @@ def admin_request(
         conn.close()
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 def _write_upstreams(table: RoutingTable) -> set[str]:
-    """Each serving route's upstream into its file, atomically (a reader never sees half)."""
+    """Each route's files, atomically (a reader never sees half): the upstream of a serving
+    route, the stopped marker of a stopped one. Returns the names that must stay. A route
+    going up gets its upstream before its marker goes, one stopping its marker before its
+    upstream goes, so no request sees the wrong page in between."""
     folder = upstreams_dir()
     folder.mkdir(parents=True, exist_ok=True)
     wanted = set()
     for route in table.routes:
-        if route.serving != Serving.UP or not route.upstream:
-            continue
-        path = upstream_file(route)
-        wanted.add(path.name)
-        try:
-            if path.read_text() == route.upstream:
-                continue
-        except OSError:
-            pass
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(route.upstream)
-        os.replace(temporary, path)
+        if route.serving == Serving.UP and route.upstream:
+            _write_atomically(upstream_file(route), route.upstream)
+            wanted.add(upstream_file(route).name)
+        elif route.serving == Serving.STOPPED:
+            _write_atomically(stopped_file(route), "stopped by its owner\n")
+            wanted.add(stopped_file(route).name)
     return wanted
 
 

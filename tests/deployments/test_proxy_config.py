@@ -7,7 +7,7 @@ import pytest
 
 from deployments.pipeline.compose_check import check_compose
 from deployments.proxy.base import Route, RoutingTable, Serving
-from deployments.proxy.caddy import admin_address, caddy_config, upstream_file
+from deployments.proxy.caddy import admin_address, caddy_config, stopped_file, upstream_file
 from deployments.proxy.compose_routes import publish_only_routed
 from tests import samples
 
@@ -24,14 +24,24 @@ def handlers(server: dict) -> list[str]:
     return [route["handle"][0]["handler"] for route in server["routes"]]
 
 
+def answers(config: dict, port: int = 8100) -> tuple[dict, dict, dict]:
+    """A route's three answers, picked at each request by the files Butler wrote: proxy (its
+    upstream file exists), stopped (its stopped marker exists), not running (neither)."""
+    [route] = config["apps"]["http"]["servers"][f"port-{port}"]["routes"]
+    [subroute] = route["handle"]
+    assert subroute["handler"] == "subroute"
+    proxy, stopped, down = (r["handle"][0] for r in subroute["routes"])
+    return proxy, stopped, down
+
+
 def test_each_public_port_is_a_plain_http_server_proxying_to_the_container():
     config = caddy_config(table(up()))
     server = config["apps"]["http"]["servers"]["port-8100"]
     assert server["listen"] == [":8100"]
     assert server["automatic_https"] == {"disable": True}
-    [route] = server["routes"]
+    proxy, _, _ = answers(config)
     # The upstream is read from Butler's file at each request, not written in the config.
-    assert route["handle"][0]["upstreams"] == [{"dial": f"{{file.{upstream_file(up())}}}"}]
+    assert proxy["upstreams"] == [{"dial": f"{{file.{upstream_file(up())}}}"}]
 
 
 def test_a_switch_rewrites_the_upstream_file_and_leaves_the_config_alone(monkeypatch):
@@ -55,8 +65,8 @@ def test_a_switch_rewrites_the_upstream_file_and_leaves_the_config_alone(monkeyp
 
 def test_placeholders_cannot_be_smuggled_into_pages():
     route = Route(1, "{file./etc/passwd}", 8100, (), None, serving=Serving.STOPPED)
-    body = caddy_config(table(route))["apps"]["http"]["servers"]["port-8100"]["routes"][0]
-    assert "{" not in body["handle"][0]["body"]
+    _, stopped, down = answers(caddy_config(table(route)))
+    assert "{" not in stopped["body"] and "{" not in down["body"]
 
 
 def test_names_share_the_http_port_and_unknown_hosts_get_butlers_404(settings):
@@ -73,14 +83,30 @@ def test_names_share_the_http_port_and_unknown_hosts_get_butlers_404(settings):
     assert "tls" not in config["apps"]
 
 
-def test_a_stopped_app_answers_503_saying_so():
-    config = caddy_config(table(up(upstream=None, serving=Serving.STOPPED)))
-    handler = config["apps"]["http"]["servers"]["port-8100"]["routes"][0]["handle"][0]
-    assert handler["status_code"] == 503
-    assert "shop is stopped" in handler["body"]
-    down = caddy_config(table(up(upstream=None, serving=Serving.DOWN)))
-    handler = down["apps"]["http"]["servers"]["port-8100"]["routes"][0]["handle"][0]
-    assert handler["status_code"] == 503 and "not running" in handler["body"]
+def test_a_stopped_app_answers_503_saying_so_and_stop_or_start_reloads_nothing(monkeypatch):
+    from deployments.proxy import caddy
+
+    _, stopped, down = answers(caddy_config(table(up())))
+    assert stopped["status_code"] == 503 and "shop is stopped" in stopped["body"]
+    assert down["status_code"] == 503 and "not running" in down["body"]
+
+    loaded = []
+    monkeypatch.setattr(
+        caddy,
+        "admin_request",
+        lambda method, path, body=None, **kw: loaded.append(body) or (200, b""),
+    )
+    proxy = caddy.CaddyProxy()
+    proxy.push(table(up()))
+    assert upstream_file(up()).exists() and not stopped_file(up()).exists()
+    proxy.push(table(up(upstream=None, serving=Serving.STOPPED)))
+    assert stopped_file(up()).exists() and not upstream_file(up()).exists()
+    proxy.push(table(up(upstream=None, serving=Serving.DOWN)))
+    assert not stopped_file(up()).exists() and not upstream_file(up()).exists()
+    proxy.push(table(up()))
+    assert upstream_file(up()).exists() and not stopped_file(up()).exists()
+    # The same configuration each time: Caddy skips an unchanged one, so nothing reloads.
+    assert all(body == loaded[0] for body in loaded)
 
 
 def test_public_names_get_acme_certificates_and_a_redirect(settings):
@@ -107,7 +133,7 @@ def test_public_names_get_acme_certificates_and_a_redirect(settings):
     ]
     plain = servers["hosts"]["routes"][0]
     assert plain["match"] == [{"host": ["shop.localhost"]}]
-    assert plain["handle"][0]["handler"] == "reverse_proxy"
+    assert plain["handle"][0]["handler"] == "subroute"
 
 
 def test_internal_tls_uses_caddys_own_ca_for_every_name(settings):
@@ -123,7 +149,7 @@ def test_tls_off_serves_every_name_on_plain_http(settings):
     config = caddy_config(table(up(hosts=("www.shop.example.org",))))
     assert "tls" not in config["apps"]
     assert handlers(config["apps"]["http"]["servers"]["hosts"]) == [
-        "reverse_proxy",
+        "subroute",
         "static_response",
     ]
 
