@@ -30,16 +30,30 @@ S = Deployment.Status
 
 
 def retire_replaced(*, project_id: int, runtime=None, force: bool = False) -> list[str]:
-    """Remove the project's replaced containers once its running deployment has served for
-    `BUTLER_RETIRE_SECONDS` (at once with `force`); return their names."""
+    """Remove the project's replaced containers whose grace period is over (all of them with
+    `force`); return their names. A container's grace starts when the deployment after it
+    went live: after five quick redeploys the first four go as soon as each has had its
+    `BUTLER_RETIRE_SECONDS`, not only once the newest has."""
     running = (
         Deployment.objects.filter(project_id=project_id, status=S.RUNNING).order_by("-id").first()
     )
     if running is None:
         return []
     grace = timedelta(seconds=settings.BUTLER_RETIRE_SECONDS)
-    if not force and running.finished_at and timezone.now() < running.finished_at + grace:
-        return []
+    now = timezone.now()
+    went_live = list(
+        Deployment.objects.filter(
+            project_id=project_id, status__in=[S.RUNNING, S.SUPERSEDED], finished_at__isnull=False
+        )
+        .order_by("id")
+        .values_list("id", "finished_at")
+    )
+
+    def replaced_at(label: str | None):
+        deployment_id = int(label) if label and label.isdigit() else None
+        later = [at for pk, at in went_live if deployment_id is None or pk > deployment_id]
+        return later[0] if later else running.finished_at
+
     runtime = runtime or get_runtime()
     keep = {
         str(pk)
@@ -51,7 +65,13 @@ def retire_replaced(*, project_id: int, runtime=None, force: bool = False) -> li
     for info in runtime.list_containers({"butler.project": str(project_id)}):
         if info.id == running.container_id or info.labels.get(COMPOSE_PROJECT_LABEL):
             continue
-        if info.labels.get("butler.deployment") not in keep and runtime.remove_container(info.id):
+        label = info.labels.get("butler.deployment")
+        if label in keep:
+            continue
+        since = replaced_at(label)
+        if not force and since and now < since + grace:
+            continue
+        if runtime.remove_container(info.id):
             removed.append(info.name)
     if removed:
         releases_images_collect(project_id=project_id, runtime=runtime)
