@@ -37,11 +37,11 @@ def wait_until(check, timeout: float):
 class RealButler:
     """`manage.py runbutler` on free ports (its Caddy's too), its own data dir and label."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, *, repos=None, env: dict[str, str] | None = None):
         self.port = free_port()
         self.instance = "sys" + secrets.token_hex(4)
-        self.repos = tmp_path / "repos"
-        self.repos.mkdir()
+        self.repos = repos or tmp_path / "repos"  # the folder it may clone local repos from
+        self.repos.mkdir(parents=True, exist_ok=True)
         self.base = f"http://127.0.0.1:{self.port}"
         self.http_port = free_port()
         self.env = {
@@ -55,6 +55,7 @@ class RealButler:
             "BUTLER_HTTPS_PORT": str(free_port()),
             "BUTLER_PROXY_PORTS": free_port_block(10),
             "BUTLER_RETIRE_SECONDS": "3",
+            **(env or {}),
         }
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"],
