@@ -26,6 +26,7 @@ from core import events
 from deployments import queue, transitions
 from deployments.liveness import worker_gone
 from deployments.models import Deployment, Release
+from deployments.networks import compose_project_name
 from deployments.pipeline.logs import DeploymentLog
 from deployments.proxy import routes_push
 from deployments.proxy.retire import retire_due
@@ -126,6 +127,14 @@ def remove_orphans(runtime) -> dict:
         project_id = network.rsplit("-p", 1)[-1]
         if project_id.isdigit() and project_id not in existing and runtime.remove_network(network):
             removed["networks"].append(network)
+    # A stack whose containers went but whose networks or volumes stayed (a crash mid-down).
+    stack = re.compile(rf"^{re.escape(compose_project_name(''))}(\d+)_")
+    for network in runtime.list_networks({"butler.managed": "true"}):
+        found = stack.match(network)
+        name = compose_project_name(found[1]) if found else None
+        if found and found[1] not in existing and name not in removed["compose_projects"]:
+            runtime.compose_down(project_name=name)
+            removed["compose_projects"].append(name)
     return removed
 
 

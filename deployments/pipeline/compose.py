@@ -46,6 +46,7 @@ def deploy_compose(ctx: DeployContext, source: Source) -> tuple[Release, Contain
             timeout=settings.BUTLER_BUILD_TIMEOUT,
             cancel=ctx.cancel,
             build_network=build_network(),
+            labels={k: v for k, v in ctx.labels().items() if k != "butler.deployment"},
         )
     ctx.move(Deployment.Status.STARTING)
     with ctx.phase("ready"):

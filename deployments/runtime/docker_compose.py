@@ -82,6 +82,7 @@ class ComposeMixin:
         timeout: int,
         cancel: CancelToken | None = None,
         build_network: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> list[ContainerInfo]:
         """`compose up -d --build --remove-orphans` in a clean environment; return containers.
 
@@ -91,7 +92,8 @@ class ComposeMixin:
         read Butler's own secrets; the project directory's `.env` is read by Butler without
         following a symlink and handed over as a copy. On failure (or `Cancelled`) the
         project is left as it is; call `compose_down` to clean up. The builds' leftover
-        images are removed either way.
+        images are removed either way. `labels` (the project's) go on the networks and
+        volumes the stack makes, beside the instance's.
         """
         if self.compose_available() is None:
             raise ComposeFailed(
@@ -104,7 +106,11 @@ class ComposeMixin:
         secrets = secret_values(env)
         try:
             override = self._write_compose_labels(
-                compose_path, project_name, Path(home), build_network=build_network
+                compose_path,
+                project_name,
+                Path(home),
+                build_network=build_network,
+                owned_by=labels or {},
             )
             env_file = _dotenv_copy(Path(workdir), Path(home))
             run_env = {
@@ -152,7 +158,13 @@ class ComposeMixin:
         return self.compose_containers(project_name)
 
     def _write_compose_labels(
-        self, compose_path: Path, project_name: str, into: Path, *, build_network: str | None
+        self,
+        compose_path: Path,
+        project_name: str,
+        into: Path,
+        *,
+        build_network: str | None,
+        owned_by: dict[str, str],
     ) -> Path:
         """An override file that puts Butler's labels on every service and built image, and
         runs the builds' steps on `build_network`."""
@@ -181,6 +193,16 @@ class ComposeMixin:
                 if build_network:
                     entry["build"]["network"] = build_network
             override["services"][str(name)] = entry
+        # The networks and volumes the stack makes carry the labels too (file format 2.1 and
+        # later take them), so its leftovers are found like everything else Butler makes.
+        if _labels_on_networks(data.get("version")):
+            for section, extra in (("networks", {"default"}), ("volumes", set())):
+                declared = data.get(section) if isinstance(data.get(section), dict) else {}
+                for item in set(declared) | extra:
+                    conf = declared.get(item)
+                    if isinstance(conf, dict) and conf.get("external"):
+                        continue
+                    override.setdefault(section, {})[str(item)] = {"labels": self._labels(owned_by)}
         path = into / "butler-labels.compose.json"  # JSON is YAML; no emitter needed
         path.write_text(json.dumps(override), encoding="utf-8")
         return path
@@ -246,3 +268,14 @@ def _succeeds(args: list[str], env: dict[str, str]) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
+
+
+def _labels_on_networks(version: object) -> bool:
+    """Whether a compose file of `version` takes labels on networks and volumes (2.1+)."""
+    if version is None:
+        return True
+    try:
+        major, _, minor = str(version).partition(".")
+        return (int(major), int(minor or 0)) >= (2, 1)
+    except ValueError:
+        return True

@@ -329,6 +329,7 @@ class FakeRuntime:
         timeout: int,
         cancel: CancelToken | None = None,
         build_network: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> list[ContainerInfo]:
         self._check()
         if not (Path(workdir) / compose_file).is_file():

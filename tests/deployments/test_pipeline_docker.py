@@ -41,6 +41,17 @@ def page(url: str) -> str:
     return requests.get(url, timeout=10).text
 
 
+def _ours(project_id: int) -> list[str]:
+    return [
+        "--filter",
+        "label=butler.managed=true",
+        "--filter",
+        f"label=butler.project={project_id}",
+        "--filter",
+        f"label=butler.instance={settings.BUTLER_INSTANCE_ID}",
+    ]
+
+
 def labelled(kind: str, project_id: int) -> list[str]:
     """This run's objects of the project (another run on the engine has its own project 1)."""
     filters = ["--filter", f"label=butler.project={project_id}"]
@@ -191,6 +202,11 @@ def test_a_compose_app_runs_its_stack_and_delete_removes_it(alice_client, repos)
     assert not deployment["deployed_url"].endswith(":18080")  # the fixed host port was rewritten
     assert re.search(r"visits: \d+", page(deployment["deployed_url"])), "web cannot reach redis"
     assert len(labelled("container", body["project_id"])) == 2
+    # The network the stack made carries Butler's labels, as everything Butler makes does.
+    [network] = docker_cli(
+        "network", "ls", "--format", "{{.Name}}", *_ours(body["project_id"])
+    ).split()
+    assert network.endswith("_default")  # compose's own default network, labelled by Butler
     response = alice_client.delete(f"/projects/{body['project_id']}")
     assert response.json()["removed"]["compose_projects"]
     assert_nothing_left(body["project_id"])

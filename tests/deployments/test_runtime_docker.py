@@ -514,3 +514,27 @@ def test_compose_refuses_a_file_without_services(runtime, compose_project, tmp_p
             on_output=lambda line: None,
             timeout=60,
         )
+
+
+@pytest.mark.django_db
+def test_reconcile_removes_the_networks_a_gone_stack_left(runtime):
+    """A crash between a stack's containers going and its networks going leaves a network
+    labelled with a project that no longer exists: the reconcile takes it (and only it)."""
+    from deployments.networks import compose_project_name
+    from deployments.reconcile import remove_orphans
+
+    stack = compose_project_name(987654)
+    labels = [
+        f"--label=com.docker.compose.project={stack}",
+        "--label=com.docker.compose.network=default",
+        "--label=butler.managed=true",
+        f"--label=butler.instance={settings.BUTLER_INSTANCE_ID}",
+        "--label=butler.project=987654",
+    ]
+    docker_cli("network", "create", *labels, f"{stack}_default")
+    try:
+        removed = remove_orphans(runtime)
+        assert stack in removed["compose_projects"]
+        assert docker_cli("network", "ls", "-q", "--filter", f"name={stack}_default") == ""
+    finally:
+        docker_cli("network", "rm", f"{stack}_default")
