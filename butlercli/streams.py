@@ -165,6 +165,7 @@ def follow_runtime_logs(
     name = project.get("app_name") or f"#{project['id']}"
     while True:
         end_reason = None
+        following = _running_deployment(client, project["id"], component)
         try:
             for message in _messages(client, f"/ws/projects/{project['id']}/logs/", params):
                 retry.ok()
@@ -180,11 +181,30 @@ def follow_runtime_logs(
         except _Closed as closed:
             if closed.code == 1000:
                 reason = end_reason or "the output ended"
-                if "replaced by deployment" in reason:
-                    on_note(reason.split(":")[0] + ": following the new one")
-                    params["tail"] = 0
-                    time.sleep(0.5)
+                now = _running_deployment(client, project["id"], component)
+                if now is not None and (now != following or "replaced by deployment" in reason):
+                    on_note(f"{name} now runs deployment #{now[1]}: following its output")
+                    params["tail"] = max(tail, 200)  # all of the new container's output so far
+                    time.sleep(0.3)
                     continue
                 return reason
             retry.after(closed, name)
             params["tail"] = 0  # resume: what was already shown is not shown again
+
+
+def _running_deployment(client: Client, project_id: int, component: str | None):
+    """(id, number) of the deployment whose container serves now, or None."""
+    response = client.request(
+        "GET",
+        f"/api/projects/{project_id}/deployments",
+        params={"page_size": 20},
+        expect=(200, 404),
+    )
+    if response.status_code != 200:
+        return None
+    for deployment in response.json():
+        if component and deployment.get("component_type") != component:
+            continue
+        if deployment.get("status") == "running":
+            return (deployment.get("id"), deployment.get("number"))
+    return None
