@@ -8,7 +8,6 @@ import re
 import sys
 import time
 
-import click
 import typer
 from rich.progress import Progress, ProgressColumn, SpinnerColumn, TextColumn
 from rich.text import Text
@@ -219,7 +218,7 @@ class Watcher:
             return False
         try:
             answer = typer.confirm("\nCancel the deployment?", default=False)
-        except (click.exceptions.Abort, KeyboardInterrupt, EOFError):
+        except (typer.Abort, KeyboardInterrupt, EOFError):
             return False
         return True if answer else None
 

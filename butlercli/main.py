@@ -7,6 +7,7 @@ http://127.0.0.1:8000. Read commands take `--json` (plain JSON on stdout, nothin
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 import sys
@@ -15,9 +16,13 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote
 
-import click
 import typer
 from rich.text import Text
+from typer._click.exceptions import (  # Typer's own Click (typer is pinned)
+    ClickException,
+    NoArgsIsHelpError,
+    UsageError,
+)
 
 from butlercli import __version__
 from butlercli.client import Client, CliError
@@ -57,7 +62,9 @@ JSON = typer.Option(False, "--json", help="Print plain JSON on stdout (for scrip
 COMPONENT = typer.Option(
     None, "--component", "-c", help="The part of a multi-repo app: frontend or backend."
 )
-APP = typer.Argument(..., help="The app's name (or its numeric id).", show_default=False)
+APP = typer.Argument(
+    ..., help="The app's name (or its numeric id).", show_default=False, metavar="APP"
+)
 
 
 def _version(value: bool) -> None:
@@ -98,7 +105,10 @@ def _stdin_is_terminal() -> bool:
 @app.command()
 def login(
     url: str | None = typer.Argument(
-        None, help="The Butler to log in to (default: as for --url).", show_default=False
+        None,
+        help="The Butler to log in to (default: as for --url).",
+        show_default=False,
+        metavar="[URL]",
     ),
     username: str | None = typer.Option(None, "--username", "-u", help="Don't ask for it."),
     password_stdin: bool = typer.Option(
@@ -202,6 +212,7 @@ def deploy(
         help="A Git URL (or a path Butler may clone) for a new app, or the name of one of "
         "your apps to deploy it again.",
         show_default=False,
+        metavar="[GIT_URL|APP]",
     ),
     frontend: str | None = typer.Option(None, "--frontend", help="A multi-repo app's frontend."),
     backend: str | None = typer.Option(None, "--backend", help="A multi-repo app's backend."),
@@ -318,6 +329,7 @@ def rollback(
         None,
         help="The deployment whose release to run again (default: the previous release).",
         show_default=False,
+        metavar="[DEPLOYMENT]",
     ),
     release: int | None = typer.Option(
         None, "--release", "-r", help="The release number to run again (see `butler releases`)."
@@ -443,27 +455,23 @@ def status(app_name: str = APP, json_out: bool = JSON) -> None:
         out.json({"project": project, "components": components, "deployments": recent})
         return
     domains = ", ".join(d.get("domain", "") for d in project.get("domains") or [])
-    out.fields(
-        [
-            ("app", f"{project.get('app_name')} (id {project.get('id')})"),
-            ("status", project.get("status")),
-            ("url", project.get("deployed_url")),
-            ("name url", project.get("http_url")),
-            ("domains", domains),
-            ("git", project.get("git_url")),
-            ("branch", project.get("branch")),
-            ("strategy", project.get("strategy")),
-        ]
-    )
+    pairs: list[tuple[str, object]] = [
+        ("app", f"{project.get('app_name')} (id {project.get('id')})"),
+        ("status", project.get("status")),
+        ("url", project.get("deployed_url")),
+        ("name url", project.get("http_url")),
+        ("domains", domains),
+        ("git", project.get("git_url")),
+        ("branch", project.get("branch")),
+        ("strategy", project.get("strategy")),
+    ]
     for component in components if isinstance(components, list) else []:
         if isinstance(component, dict):
-            out.fields(
-                [
-                    (
-                        component.get("component_type") or "component",
-                        f"{component.get('status')}  {_url(component)}  {component.get('git_url')}",
-                    )
-                ]
+            pairs.append(
+                (
+                    component.get("component_type") or "component",
+                    f"{component.get('status')}  {_url(component)}  {component.get('git_url')}",
+                )
             )
     if recent:
         latest = recent[0]
@@ -471,9 +479,10 @@ def status(app_name: str = APP, json_out: bool = JSON) -> None:
         line = f"#{latest.get('number')}{part} {latest.get('status')}, {_when(latest.get('created_at'))}"
         if latest.get("commit_sha"):
             line += f", commit {latest['commit_sha'][:7]}"
-        out.fields([("last deploy", line)])
+        pairs.append(("last deploy", line))
         if latest.get("error"):
-            out.fields([("error", str(latest["error"]).splitlines()[0])])
+            pairs.append(("error", str(latest["error"]).splitlines()[0]))
+    out.fields(pairs)
 
 
 def _has_display() -> bool:
@@ -608,9 +617,11 @@ def releases(app_name: str = APP, json_out: bool = JSON) -> None:
 @app.command()
 def domains(
     app_name: str = APP,
-    action: str | None = typer.Argument(None, help="add or rm", show_default=False),
+    action: str | None = typer.Argument(
+        None, help="add or rm", show_default=False, metavar="[add|rm]"
+    ),
     domain: str | None = typer.Argument(
-        None, help="The domain to add or remove.", show_default=False
+        None, help="The domain to add or remove.", show_default=False, metavar="[DOMAIN]"
     ),
     json_out: bool = JSON,
 ) -> None:
@@ -666,7 +677,7 @@ def remove(
                 f"Delete {name} with its containers, images, addresses and variables?",
                 default=False,
             )
-        except click.exceptions.Abort:
+        except typer.Abort:
             sure = False
         if not sure:
             out.info(f"Kept {name}.")
@@ -767,7 +778,10 @@ def env_list(
 def env_set(
     app_name: str = APP,
     pairs: list[str] = typer.Argument(
-        ..., help="KEY=VALUE pairs, or one KEY with --stdin.", show_default=False
+        ...,
+        help="KEY=VALUE pairs, or one KEY with --stdin.",
+        show_default=False,
+        metavar="KEY=VALUE...",
     ),
     from_stdin: bool = typer.Option(
         False, "--stdin", help="Read the value of the one KEY from standard input."
@@ -814,7 +828,9 @@ def env_set(
 @env_app.command("unset")
 def env_unset(
     app_name: str = APP,
-    keys: list[str] = typer.Argument(..., help="The variables to remove.", show_default=False),
+    keys: list[str] = typer.Argument(
+        ..., help="The variables to remove.", show_default=False, metavar="KEY..."
+    ),
     component: Component | None = COMPONENT,
 ) -> None:
     """Remove variables."""
@@ -836,7 +852,7 @@ def env_unset(
 def env_import(
     app_name: str = APP,
     file: str = typer.Argument(
-        ..., help="A .env file, or - for standard input.", show_default=False
+        ..., help="A .env file, or - for standard input.", show_default=False, metavar="FILE"
     ),
     replace: bool = typer.Option(False, "--replace", help="Remove the variables it doesn't name."),
     component: Component | None = COMPONENT,
@@ -873,9 +889,7 @@ def env_export(
         else:
             sys.stdout.write(text)
         return
-    import json as jsonlib
-
-    payload = jsonlib.dumps(data, indent=2) + "\n" if json_out else text
+    payload = json.dumps(data, indent=2) + "\n" if json_out else text
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as sink:
@@ -888,7 +902,10 @@ def env_export(
 @env_app.command("detect")
 def env_detect(
     target: str = typer.Argument(
-        ..., help="A Git URL to scan (or one of your apps).", show_default=False
+        ...,
+        help="A Git URL to scan (or one of your apps).",
+        show_default=False,
+        metavar="GIT_URL|APP",
     ),
     json_out: bool = JSON,
 ) -> None:
@@ -929,15 +946,28 @@ def run() -> None:
     """`butler`: every failure is one line on stderr and a non-zero exit, never a traceback."""
     command = typer.main.get_command(app)
     try:
-        command.main(prog_name="butler")
+        code = command.main(prog_name="butler", standalone_mode=False)
     except CliError as exc:
         out.error(exc.message)
         sys.exit(exc.code)
-    except KeyboardInterrupt:
+    except NoArgsIsHelpError as exc:
+        sys.stderr.write(exc.format_message() + "\n")
+        sys.exit(2)
+    except UsageError as exc:
+        where = f" (`{exc.ctx.command_path} --help` shows how)" if exc.ctx else ""
+        out.error(exc.format_message() + where)
+        sys.exit(2)
+    except ClickException as exc:
+        out.error(exc.format_message())
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt, EOFError):
         out.info("interrupted")
         sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
     except Exception as exc:
         if os.environ.get("BUTLER_DEBUG"):
             raise
         out.error(f"unexpected {type(exc).__name__}: {exc} (BUTLER_DEBUG=1 shows where)")
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
