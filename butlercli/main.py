@@ -282,6 +282,14 @@ def deploy(
     else:
         git_url = _local_path(target)
         existing = _by_name(projects, name)
+        if existing is None and not name:
+            same = [p for p in projects if p.get("git_url") == git_url]
+            if len(same) == 1 and same[0].get("project_type") != "split":
+                existing = same[0]
+                out.info(
+                    f"Deploying {existing['app_name']} again (the same repository; "
+                    "`--name NEW` makes another app)"
+                )
         if existing is not None:
             form.update(project_id=existing["id"], git_url=git_url)
         elif name:

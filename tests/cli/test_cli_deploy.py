@@ -156,6 +156,11 @@ def test_a_failed_build_exits_non_zero_with_its_error(cli):
     assert last.startswith("error: deployment #1 of broken failed: ")
     assert "compiling assets" in done.err  # the build's last lines, to see why
     assert cli.ok("status", "broken", "--json").json()["deployments"][0]["status"] == "failed"
+    # the same repository again, without --name: the same app, deployed again
+    again = cli("deploy", str(repo))
+    assert "Deploying broken again" in again.err
+    assert again.err.strip().splitlines()[-1].startswith("error: deployment #2 of broken failed")
+    assert [p["app_name"] for p in cli.ok("ls", "--json").json()] == ["broken"]
 
 
 def test_a_multi_repo_pair_deploys_backend_first_with_both_logs(cli):
