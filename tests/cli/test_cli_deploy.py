@@ -3,8 +3,10 @@ domains, rm; Ctrl-C while following; a failing build; a multi-repo pair; resumin
 
 from __future__ import annotations
 
+import queue
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -75,17 +77,36 @@ def test_a_user_deploys_follows_sets_env_redeploys_rolls_back_reads_logs_and_rem
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in follower.stdout], daemon=True).start()
+
+    def shows(path: str) -> bool:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            requests.get(shown["deployed_url"] + path, timeout=5)
+            try:
+                while True:
+                    if path in lines.get(timeout=1):
+                        return True
+            except queue.Empty:
+                continue
+        return False
+
     try:
-        time.sleep(2)
-        requests.get(shown["deployed_url"] + "/while-following", timeout=5)
-        line = ""
-        deadline = time.monotonic() + 20
-        while "/while-following" not in line and time.monotonic() < deadline:
-            line = follower.stdout.readline()
-        assert "/while-following" in line
+        time.sleep(1)
+        assert shows("/while-following")
+        # a rollback to a given deployment (the second's release) while following: the
+        # output goes on with the new container
+        second = next(
+            d for d in cli.ok("status", "page", "--json").json()["deployments"] if d["number"] == 2
+        )
+        cli.ok("rollback", "page", str(second["id"]))
+        assert "second-value" in page(shown["deployed_url"])
+        assert shows("/after-the-switch")
         follower.send_signal(signal.SIGINT)
         assert follower.wait(timeout=20) == 130
-        assert "Traceback" not in follower.stderr.read()
+        notes = follower.stderr.read()
+        assert "now runs deployment #4" in notes and "Traceback" not in notes
     finally:
         follower.kill()
         follower.wait()
