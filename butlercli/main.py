@@ -333,9 +333,10 @@ def _after_queue(butler: Client, queued: dict, *, follow: bool, wait: bool, json
 @app.command()
 def rollback(
     app_name: str = APP,
-    deployment: int | None = typer.Argument(
+    deployment: str | None = typer.Argument(
         None,
-        help="The deployment whose release to run again (default: the previous release).",
+        help="The deployment (its number, as in `#3`) whose release to run again "
+        "(default: the release before the running one).",
         show_default=False,
         metavar="[DEPLOYMENT]",
     ),
@@ -353,7 +354,7 @@ def rollback(
     project = butler.project(app_name)
     body: dict = {}
     if deployment is not None:
-        body["deployment_id"] = deployment
+        body["deployment_id"] = _deployment_id(butler, project, deployment)
     elif release is not None:
         releases = butler.get_all(f"/api/projects/{project['id']}/releases")
         found = [r for r in releases if r.get("number") == release]
@@ -365,6 +366,25 @@ def rollback(
     queued = butler.post(f"/api/projects/{project['id']}/rollback", body)
     queued.setdefault("project_id", project["id"])
     _after_queue(butler, queued, follow=follow, wait=wait, json_out=json_out)
+
+
+def _deployments(butler: Client, project: dict) -> list[dict]:
+    return butler.get_all(f"/api/projects/{project['id']}/deployments")
+
+
+def _deployment_id(butler: Client, project: dict, number: str) -> int:
+    """The id of the app's deployment #number (a multi-repo app: the backend's, if both)."""
+    wanted = number.strip().lstrip("#")
+    if not wanted.isdigit():
+        raise CliError(f"DEPLOYMENT is a deployment's number (as in #3), not {number!r}")
+    found = [d for d in _deployments(butler, project) if str(d.get("number")) == wanted]
+    if not found:
+        raise CliError(
+            f"no deployment #{wanted} of {project['app_name']}; `butler releases "
+            f"{project['app_name']}` lists them"
+        )
+    found.sort(key=lambda d: d.get("component_type") != "backend")
+    return int(found[0]["id"])
 
 
 @app.command()
@@ -584,6 +604,7 @@ def releases(app_name: str = APP, json_out: bool = JSON) -> None:
     if json_out:
         out.json(items)
         return
+    numbers = {d.get("id"): d.get("number") for d in _deployments(butler, project)}
     split = project.get("project_type") == "split"
     rows = []
     for item in items:
@@ -601,7 +622,7 @@ def releases(app_name: str = APP, json_out: bool = JSON) -> None:
             ", ".join(item.get("env_keys") or []),
             _when(item.get("created_at")),
             rollback_text,
-            ", ".join(str(d) for d in item.get("deployment_ids") or []),
+            ", ".join(f"#{numbers.get(d, '?')}" for d in item.get("deployment_ids") or []),
         ]
         if split:
             row.insert(1, item.get("component_type") or "")
@@ -692,10 +713,17 @@ def remove(
             raise typer.Exit(1)
     body = butler.request("DELETE", f"/api/projects/{project['id']}").json()
     removed = body.get("removed") or {}
-    counts = ", ".join(
-        f"{len(v)} {k.replace('_', ' ')}" for k, v in removed.items() if isinstance(v, list) and v
+    counts = [
+        _count(len(v), k.replace("_", " ")) for k, v in removed.items() if isinstance(v, list) and v
+    ]
+    out.line(f"Deleted {name}." + (f" Removed: {', '.join(counts)}." if counts else ""))
+
+
+def _count(n: int, plural: str) -> str:
+    singular = {"work dirs": "work dir", "compose projects": "compose project"}.get(
+        plural, plural[:-1] if plural.endswith("s") else plural
     )
-    out.line(f"Deleted {name}." + (f" Removed {counts}." if counts else ""))
+    return f"{n} {singular if n == 1 else plural}"
 
 
 @app.command()

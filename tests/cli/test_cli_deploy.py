@@ -58,7 +58,9 @@ def test_a_user_deploys_follows_sets_env_redeploys_rolls_back_reads_logs_and_rem
     assert "second-value" in page(shown["deployed_url"])
     releases = cli.ok("releases", "page", "--json").json()
     assert [r["number"] for r in releases] == [2, 1]
-    assert "v2" in cli.ok("releases", "page").out
+    table = cli.ok("releases", "page").out.splitlines()
+    assert table[1].split()[:2] == ["v2", "*"] and table[1].split()[-1] == "#2"
+    assert table[2].split()[0] == "v1" and table[2].split()[-1] == "#1"
 
     back = cli.ok("rollback", "page")
     assert "page is running" in back.out
@@ -97,10 +99,11 @@ def test_a_user_deploys_follows_sets_env_redeploys_rolls_back_reads_logs_and_rem
         assert shows("/while-following")
         # a rollback to a given deployment (the second's release) while following: the
         # output goes on with the new container
-        second = next(
-            d for d in cli.ok("status", "page", "--json").json()["deployments"] if d["number"] == 2
+        missing = cli("rollback", "page", "99")
+        assert (
+            missing.err == "error: no deployment #99 of page; `butler releases page` lists them\n"
         )
-        cli.ok("rollback", "page", str(second["id"]))
+        cli.ok("rollback", "page", "#2")  # the number the log and `releases` show
         assert "second-value" in page(shown["deployed_url"])
         assert shows("/after-the-switch")
         follower.send_signal(signal.SIGINT)
