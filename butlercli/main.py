@@ -368,6 +368,11 @@ def rollback(
     _after_queue(butler, queued, follow=follow, wait=wait, json_out=json_out)
 
 
+def _some(names: list[str], shown: int = 2) -> str:
+    more = f" +{len(names) - shown}" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def _deployments(butler: Client, project: dict) -> list[dict]:
     return butler.get_all(f"/api/projects/{project['id']}/deployments")
 
@@ -523,10 +528,15 @@ def _has_display() -> bool:
 def open_app(
     app_name: str = APP,
     print_only: bool = typer.Option(False, "--print", help="Print the URL, don't open it."),
+    json_out: bool = JSON,
 ) -> None:
     """Open the app in a browser (prints the URL when there is no display)."""
     project = client().project(app_name)
     url = _url(project)
+    if json_out:
+        keys = ("app_name", "deployed_url", "http_url", "hostname", "domains")
+        out.json({"url": url, **{k: project.get(k) for k in keys}})
+        return
     if not url:
         raise CliError(
             f"{project.get('app_name')} has no URL yet: deploy it (`butler deploy {app_name}`)"
@@ -619,7 +629,7 @@ def releases(app_name: str = APP, json_out: bool = JSON) -> None:
             Text("* running", style="green") if item.get("is_current") else "",
             (item.get("commit_sha") or "")[:7],
             item.get("strategy") or "",
-            ", ".join(item.get("env_keys") or []),
+            _some(item.get("env_keys") or []),
             _when(item.get("created_at")),
             rollback_text,
             ", ".join(f"#{numbers.get(d, '?')}" for d in item.get("deployment_ids") or []),

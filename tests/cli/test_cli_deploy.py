@@ -115,6 +115,9 @@ def test_a_user_deploys_follows_sets_env_redeploys_rolls_back_reads_logs_and_rem
         follower.wait()
 
     assert cli.ok("open", "page", "--print").out.strip() == shown["http_url"]
+    assert cli.ok("open", "page", "--json").json()["deployed_url"] == shown["deployed_url"]
+    cli.ok("rollback", "page", "--release", "1")
+    assert "from-the-env-file" in page(shown["deployed_url"])
     added = cli.ok("domains", "page", "add", "shop.example.com")
     assert "Added shop.example.com to page." in added.out
     listed = cli.ok("domains", "page", "--json").json()
@@ -170,6 +173,24 @@ def test_ctrl_c_while_following_asks_and_cancels_on_yes(cli):
     assert "deployment #1 of slow was cancelled" in rest
     deployments = cli.ok("status", "slow", "--json").json()["deployments"]
     assert deployments[0]["status"] == "cancelled"
+
+
+def test_cancel_stops_a_deployment_in_progress(cli):
+    repo = samples.slow_build_repo(cli.repos / f"{cli.username}-slow", seconds=60)
+    queued = cli.ok("deploy", str(repo), "--name", "slow", "--no-wait")
+    assert queued.out.startswith("Queued deployment ")
+    deadline = time.monotonic() + 60
+    while cli.ok("status", "slow", "--json").json()["deployments"][0]["status"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    done = cli.ok("cancel", "slow")
+    assert "Deployment #1 of slow" in done.out
+    deadline = time.monotonic() + 60
+    while cli.ok("status", "slow", "--json").json()["deployments"][0]["status"] != "cancelled":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    again = cli("cancel", "slow")
+    assert again.code == 1 and again.err.startswith("error: nothing to cancel: ")
 
 
 def test_a_failed_build_exits_non_zero_with_its_error(cli):

@@ -206,3 +206,22 @@ def test_the_cli_imports_nothing_of_the_server():
             found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in SERVER_PACKAGES]
     assert found == []
     assert os.path.exists(ROOT / "butler_cli.py")
+
+
+def test_shell_completion_comes_with_typer(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "butlercli"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={
+            **clean_env(tmp_path, "http://127.0.0.1:9"),
+            "_BUTLER_COMPLETE": "complete_bash",
+            "COMP_WORDS": "butler env ",
+            "COMP_CWORD": "2",
+        },
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert {"list", "set", "unset", "import", "export", "detect"} <= set(done.stdout.split())
