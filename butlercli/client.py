@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from butlercli import __version__
-from butlercli.config import Config
+from butlercli.config import Config, config_lock
 
 TIMEOUT = 30
 REFRESH_MARGIN = 60  # seconds before its expiry an access token counts as expired
@@ -115,17 +115,23 @@ class Client:
         entry = self.session
         if entry is None:
             return False
-        response = self._send(
-            "POST", "/api/auth/refresh", json={"refresh_token": entry["refresh_token"]}
-        )
-        if response.status_code == 401:
-            self.config.forget(self.url)
-            self.config.save()
-            return False
-        if response.status_code != 200:
-            raise CliError(error_message(response))
-        self.save_tokens(response.json())
-        return True
+        used = entry["refresh_token"]
+        with config_lock():
+            self.config = Config.load()  # what another `butler` may have saved meanwhile
+            on_disk = self.session
+            if on_disk is None:
+                return False  # logged out meanwhile
+            if on_disk["refresh_token"] != used:
+                return True  # another `butler` refreshed it: its new tokens are ours too
+            response = self._send("POST", "/api/auth/refresh", json={"refresh_token": used})
+            if response.status_code == 401:
+                self.config.forget(self.url)
+                self.config.save()
+                return False
+            if response.status_code != 200:
+                raise CliError(error_message(response))
+            self.save_tokens(response.json())
+            return True
 
     def access_token(self) -> str:
         entry = self.session

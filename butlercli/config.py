@@ -84,6 +84,25 @@ class Config:
             raise
 
 
+@contextlib.contextmanager
+def config_lock():
+    """Held while a login's tokens are refreshed, so two `butler`s at once (a `logs -f` and a
+    `deploy`) do not both spend the same refresh token (the second would be refused)."""
+    folder = config_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        import fcntl
+    except ImportError:  # not on a POSIX system: no lock, the reload below still helps
+        yield
+        return
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def server_url(option: str | None, config: Config) -> str:
     """`--url`, else `BUTLER_URL`, else the server of the last login, else the default."""
     for candidate in (option, os.environ.get("BUTLER_URL"), config.current):

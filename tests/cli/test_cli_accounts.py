@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 import sys
 import time
 
@@ -11,6 +12,8 @@ import pexpect
 import pytest
 import requests
 
+from butlercli.client import Client
+from butlercli.config import Config
 from tests.cli.conftest import PASSWORD, ROOT, Cli, api_headers
 
 pytestmark = pytest.mark.docker
@@ -91,6 +94,18 @@ def test_an_expired_access_token_is_refreshed_and_the_new_tokens_saved(cli):
     assert old.status_code == 401
 
 
+def test_two_butlers_refreshing_the_same_login_both_go_on(cli, monkeypatch):
+    """A `logs -f` and a `deploy` both find the access token expired: the second to refresh
+    must use the first one's new tokens, not spend the revoked refresh token and log out."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(cli.home / ".config"))
+    first, second = Client(cli.base, Config.load()), Client(cli.base, Config.load())
+    assert first.refresh() is True
+    assert second.refresh() is True  # it read what the first saved
+    assert second.session["refresh_token"] == first.session["refresh_token"]
+    assert second.request("GET", "/api/projects").status_code == 200
+    cli.ok("ls")  # still logged in
+
+
 def test_a_refused_access_token_is_refreshed_once_and_the_request_retried(cli):
     config = json.loads(cli.config_file.read_text())
     config["servers"][cli.base]["access_token"] = "not-a-valid-token"
@@ -121,8 +136,6 @@ def test_logout_revokes_the_refresh_token_and_forgets_it(cli):
 
 
 def test_health_from_the_checkout_and_as_json(cli):
-    import subprocess
-
     shim = subprocess.run(
         [sys.executable, "butler_cli.py", "health"],
         capture_output=True,
