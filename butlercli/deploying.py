@@ -12,7 +12,7 @@ import typer
 from rich.progress import Progress, ProgressColumn, SpinnerColumn, TextColumn
 from rich.text import Text
 
-from butlercli.client import Client, CliError
+from butlercli.client import Client
 from butlercli.output import Output, clean
 from butlercli.streams import DeploymentStream
 
@@ -260,6 +260,3 @@ class Watcher:
             raise_error = f"{what} {verb}" + (f": {first}" if first else "")
             self.out.error(raise_error)
         return 1
-
-
-__all__ = ["CliError", "Watcher", "queued_deployments"]

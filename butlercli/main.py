@@ -25,7 +25,7 @@ from typer._click.exceptions import (  # Typer's own Click (typer is pinned)
 )
 
 from butlercli import __version__
-from butlercli.client import Client, CliError
+from butlercli.client import Client, CliError, error_message
 from butlercli.config import Config, config_path, normalize_url, server_url
 from butlercli.deploying import Watcher, queued_deployments
 from butlercli.output import Output, clean
@@ -401,7 +401,7 @@ def cancel(app_name: str = APP) -> None:
         "POST", f"/api/projects/{project['id']}/cancel", expect=(200, 202, 409)
     )
     if response.status_code == 409:
-        raise CliError(f"nothing to cancel: {_detail(response)}")
+        raise CliError(f"nothing to cancel: {error_message(response)}")
     for deployment in response.json():
         state_text = (
             "cancelled" if deployment.get("status") == "cancelled" else "is being cancelled"
@@ -409,12 +409,6 @@ def cancel(app_name: str = APP) -> None:
         out.line(
             f"Deployment #{deployment.get('number')} of {deployment.get('app_name')} {state_text}."
         )
-
-
-def _detail(response) -> str:
-    from butlercli.client import error_message
-
-    return error_message(response)
 
 
 # --- reading ---------------------------------------------------------------------------------
