@@ -1,0 +1,5 @@
+"""`python -m butlercli ...`"""
+
+from butlercli.main import run
+
+run()
