@@ -18,6 +18,7 @@ from deployments.live.runtime_logs import (
     parse_tail,
     runtime_log_read,
 )
+from deployments.models import Deployment
 from deployments.runtime import get_runtime
 from deployments.serializers import (
     DeploymentSerializer,
@@ -39,6 +40,12 @@ def _deployment_body(deployment) -> dict:
         "status_url": f"/api/deployments/{deployment.id}",
         "logs_url": f"/api/deployments/{deployment.id}/logs",
     }
+
+
+def _trigger(request) -> str:
+    """`cli` for Butler's own command line (it says so in its User-Agent), else `api`."""
+    agent = request.headers.get("User-Agent", "")
+    return Deployment.Trigger.CLI if agent.startswith("butler-cli/") else Deployment.Trigger.API
 
 
 class DeployApi(APIView):
@@ -90,6 +97,7 @@ class DeployApi(APIView):
             env_file=data.get("env_file") or data.get("backend_env") or data.get("frontend_env"),
             strategy=data.get("strategy"),
             root_dir=data.get("root_dir"),
+            trigger=_trigger(request),
         )
         body = {
             "message": "Deployment queued",

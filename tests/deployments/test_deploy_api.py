@@ -39,6 +39,16 @@ class TestDeploySingle:
         assert detail["project_id"] == deployment.project_id
         assert detail["message"] == "Deployment queued"
 
+    def test_the_command_line_is_told_apart_by_its_user_agent(self, alice_client, queue_only):
+        api = deploy(alice_client, deploy_type="single", git_url=URL).json()
+        cli = alice_client.post(
+            "/deploy",
+            {"deploy_type": "single", "git_url": URL},
+            HTTP_USER_AGENT="butler-cli/0.1.0",
+        ).json()
+        assert Deployment.objects.get(id=api["deployment_id"]).trigger == "api"
+        assert Deployment.objects.get(id=cli["deployment_id"]).trigger == "cli"
+
     def test_a_redeploy_reuses_the_project_and_numbers_the_deployment(
         self, alice_client, queue_only
     ):
