@@ -982,11 +982,30 @@ def env_detect(
 
 
 # --- the entry point -----------------------------------------------------------------------------
+def hoist_url(args: list[str]) -> list[str]:
+    """`--url X` is the whole command's option; it is taken after the command too
+    (`butler health --url X`), as users type it, by moving it to the front."""
+    front: list[str] = []
+    rest: list[str] = []
+    items = iter(args)
+    for arg in items:
+        if arg == "--":
+            rest += [arg, *items]
+            break
+        if arg == "--url":
+            front += [arg, next(items, "")]
+        elif arg.startswith("--url="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+    return [*front, *rest]
+
+
 def run() -> None:
     """`butler`: every failure is one line on stderr and a non-zero exit, never a traceback."""
     command = typer.main.get_command(app)
     try:
-        code = command.main(prog_name="butler", standalone_mode=False)
+        code = command.main(args=hoist_url(sys.argv[1:]), prog_name="butler", standalone_mode=False)
     except CliError as exc:
         out.error(exc.message)
         sys.exit(exc.code)

@@ -225,3 +225,15 @@ def test_shell_completion_comes_with_typer(tmp_path):
     )
     assert done.returncode == 0
     assert {"list", "set", "unset", "import", "export", "detect"} <= set(done.stdout.split())
+
+
+def test_url_is_taken_before_or_after_the_command(tmp_path):
+    from butlercli.main import hoist_url
+
+    assert hoist_url(["health", "--url", "http://b:1"]) == ["--url", "http://b:1", "health"]
+    assert hoist_url(["ls", "--url=http://b:1", "--json"]) == ["--url=http://b:1", "ls", "--json"]
+    assert hoist_url(["env", "set", "a", "--", "--url"]) == ["env", "set", "a", "--", "--url"]
+    base = f"http://127.0.0.1:{_closed_port()}"
+    for args in (["health", "--url", base], ["--url", base, "health"]):
+        done = _run(["-m", "butlercli", *args], tmp_path)  # BUTLER_URL names another server
+        assert done.stderr == f"error: cannot reach Butler at {base}: Connection refused\n"
