@@ -126,7 +126,7 @@ class PasswordForm(forms.Form):
         ),
     )
     confirm_password = forms.CharField(
-        label="Repeat the new password",
+        label="Confirm password",
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )

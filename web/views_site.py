@@ -13,6 +13,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse
@@ -49,7 +50,10 @@ PHASE_BADGES = {
     Deployment.Status.STARTING: ("Starting", "building"),
 }
 SERVING = {Project.Status.RUNNING, Project.Status.SUCCESS}
+# Part B's logs dialog and its script: the dashboard's Logs buttons open it once both exist
+# (until then they link to the project's Logs page).
 LOGS_DIALOG = "web/partials/logs_dialog.html"
+LOGS_SCRIPT = "web/js/logs.js"
 
 
 def badge_of(project: Project) -> tuple[str, str]:
@@ -60,12 +64,12 @@ def serves(project: Project) -> bool:
     return project.status in SERVING and bool(project.deployed_url)
 
 
-def _template_exists(name: str) -> bool:
+def _logs_dialog() -> str | None:
     try:
-        get_template(name)
+        get_template(LOGS_DIALOG)
     except TemplateDoesNotExist:
-        return False
-    return True
+        return None
+    return LOGS_DIALOG if finders.find(LOGS_SCRIPT) else None
 
 
 def dashboard_projects(*, user) -> list[Project]:
@@ -105,7 +109,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "projects": projects,
             "badge_table": _badge_table(),
-            "logs_dialog": LOGS_DIALOG if _template_exists(LOGS_DIALOG) else None,
+            "logs_dialog": _logs_dialog(),
         },
     )
 

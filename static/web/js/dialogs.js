@@ -4,7 +4,7 @@
  * its href for when JavaScript is off); data-dialog-close closes the dialog it sits in (or the
  * one it names). Escape closes (the browser's own cancel). Focus moves into the dialog (its
  * [autofocus] element, else the first control) and returns to the opener on close; showModal()
- * keeps Tab inside.
+ * with the keydown handler below keeps Tab inside.
  *
  * ButlerToast.show(text, kind) shows a toast (kind: success, error, info); toasts rendered by
  * the server (Django messages) go away by themselves too.
@@ -65,6 +65,36 @@
       if (!inside) {
         closeDialog(event.target);
       }
+    }
+  });
+
+  // showModal() makes the page behind inert, but Tab past the last control leaves the
+  // document (to the browser's own UI): wrap it around inside the dialog instead.
+  var FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), " +
+    "select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") {
+      return;
+    }
+    var dialog = document.querySelector("dialog[open]:modal");
+    if (!dialog) {
+      return;
+    }
+    var items = Array.prototype.filter.call(dialog.querySelectorAll(FOCUSABLE), function (el) {
+      return el.offsetParent !== null || el === document.activeElement;
+    });
+    if (!items.length) {
+      return;
+    }
+    var first = items[0];
+    var last = items[items.length - 1];
+    var inside = dialog.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
     }
   });
 

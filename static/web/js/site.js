@@ -78,12 +78,16 @@
       }
     }
 
+    var seenDeployments = {};
+
     function onDeploymentStatus(message) {
       var node = card(message.parent_id) || card(message.project_id);
       if (!node) {
         return;
       }
-      if (message.status === "queued" && message.previous == null) {
+      if (!seenDeployments[message.deployment_id]) {
+        // A deployment this page had not heard of: the project's latest.
+        seenDeployments[message.deployment_id] = true;
         var when = node.querySelector("[data-last-deploy]");
         if (when) {
           when.textContent = "Last deploy just now";
