@@ -32,8 +32,14 @@
       badge.className = "badge badge-" + cls;
     }
 
+    var count = document.getElementById("project-count");
+
     function syncEmpty() {
-      var any = grid.querySelector(".project-card") !== null;
+      var n = grid.querySelectorAll(".project-card").length;
+      var any = n > 0;
+      if (count) {
+        count.textContent = n + (n === 1 ? " project" : " projects");
+      }
       grid.hidden = !any;
       if (empty) {
         empty.hidden = any;
