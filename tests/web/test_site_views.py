@@ -309,3 +309,12 @@ class TestShell:
             page = alice_page.get(path).content.decode()
             for field_id in re.findall(r'<input[^>]*type="(?!hidden)[^"]*"[^>]*id="([^"]+)"', page):
                 assert f'for="{field_id}"' in page, (path, field_id)
+
+
+class TestCard:
+    def test_one_card_for_a_project_the_page_did_not_show(self, alice_page, alice, bob):
+        [running] = make_projects(alice, 1)
+        page = alice_page.get(f"/apps/{running.id}/card/").content.decode()
+        assert page.lstrip().startswith("<li") and f'id="project-{running.id}"' in page
+        assert ">Running<" in page and "<html" not in page
+        assert alice_page.get(f"/apps/{ProjectFactory(owner=bob).id}/card/").status_code == 404
