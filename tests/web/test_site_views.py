@@ -3,6 +3,7 @@ put next to the field, what they refuse, and how many queries they make."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import json
@@ -318,3 +319,35 @@ class TestCard:
         assert page.lstrip().startswith("<li") and f'id="project-{running.id}"' in page
         assert ">Running<" in page and "<html" not in page
         assert alice_page.get(f"/apps/{ProjectFactory(owner=bob).id}/card/").status_code == 404
+
+
+class TestStaticFiles:
+    """Butler serves its own static files (WhiteNoise, straight from the app folders), with
+    DEBUG off as `make run` runs it; the admin keeps its stylesheet."""
+
+    @pytest.mark.parametrize(
+        ("path", "kind"),
+        [
+            ("/static/web/css/butler.css", "text/css"),
+            ("/static/web/js/live.js", "javascript"),
+            ("/static/web/vendor/htmx-2.0.11.min.js", "javascript"),
+            ("/static/admin/css/base.css", "text/css"),
+        ],
+    )
+    def test_it_is_served(self, client, path, kind):
+        response = client.get(path)
+        assert response.status_code == 200 and kind in response["Content-Type"]
+        assert b"".join(response.streaming_content)
+
+    def test_the_vendored_htmx_is_the_unmodified_release(self):
+        from django.conf import settings
+
+        vendor = settings.BASE_DIR / "static" / "web" / "vendor"
+        recorded = re.search(
+            r"`htmx-([\d.]+)\.min\.js` .*?`([0-9a-f]{64})`", (vendor / "README.md").read_text()
+        )
+        version, sha = recorded.groups()
+        assert hashlib.sha256((vendor / f"htmx-{version}.min.js").read_bytes()).hexdigest() == sha
+        base = (settings.BASE_DIR / "templates" / "base.html").read_text()
+        assert f"web/vendor/htmx-{version}.min.js" in base
+        assert (vendor / "htmx-LICENSE.txt").read_text().startswith("Zero-Clause BSD")
