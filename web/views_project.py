@@ -55,6 +55,13 @@ TIMING_PHASE = {
 PANEL_LINES = 400  # the newest lines a deploy panel renders; the socket brings the rest
 DEPLOYMENTS_PER_PAGE = 50
 COMPONENTS = (Project.Component.BACKEND, Project.Component.FRONTEND)
+TRIGGERS = {
+    "ui": "Web UI",
+    "api": "API",
+    "cli": "CLI",
+    "split": "Deploy All",
+    "rollback": "Rollback",
+}
 
 
 # Escape sequences (colours, cursor moves) in build output: a deploy log shows plain text.
@@ -151,9 +158,12 @@ def _panel(deployment: Deployment, *, lines: list | None = None) -> dict:
             for row in reversed(newest)
         ]
     explaining = []
-    if deployment.status == S.FAILED:
-        explaining = [line for line in lines if line.stream in ("error", "warning")][-12:]
-        explaining = explaining or lines[-12:]
+    error = deployment.error.strip()
+    if deployment.status == S.FAILED and "\n" not in error:
+        # A one-line error: the log lines that explain it (a longer error quotes them itself).
+        fresh = [line for line in lines if line.text.strip() and line.text.strip() not in error]
+        explaining = [line for line in fresh if line.stream in ("error", "warning")][-12:]
+        explaining = explaining or [line for line in fresh if line.stream != "system"][-12:]
     target = deployment.project
     return {
         "deployment": deployment,
@@ -168,6 +178,7 @@ def _panel(deployment: Deployment, *, lines: list | None = None) -> dict:
         if deployment.status == S.RUNNING
         else "",
         "can_cancel": not deployment.is_finished,
+        "trigger": TRIGGERS.get(deployment.trigger, deployment.trigger),
     }
 
 
@@ -515,6 +526,7 @@ def deployments_page(request: HttpRequest, project: Project) -> HttpResponse:
             "rollback": states[d.id] is None,
             "rollback_note": states[d.id],
             "can_cancel": not d.is_finished,
+            "trigger": TRIGGERS.get(d.trigger, d.trigger),
         }
         for d in deployments
     ]

@@ -196,6 +196,9 @@
           view.ended.textContent = "It stopped: " + (message.reason || "the container is not running.");
           view.ended.hidden = false;
           view.setState("Stopped");
+          if (view.onEnd) {
+            view.onEnd(message.reason);
+          }
         }
       },
       onClose: function (event, info) {
@@ -230,25 +233,59 @@
       return;
     }
     var view = new LogView(root);
+    var chooser = dialog.querySelector("[data-role=components]");
+    var current = { projectId: null, component: "" };
+
+    function follow(component) {
+      current.component = component || "";
+      var page = dialog.querySelector("[data-role=logs-page]");
+      if (page) {
+        page.href = "/apps/" + encodeURIComponent(current.projectId) + "/logs/" + (current.component ? "?component=" + encodeURIComponent(current.component) : "");
+      }
+      if (chooser) {
+        var buttons = chooser.querySelectorAll("[data-component]");
+        for (var i = 0; i < buttons.length; i++) {
+          buttons[i].setAttribute("aria-pressed", buttons[i].getAttribute("data-component") === current.component ? "true" : "false");
+        }
+      }
+      view.lines.textContent = "";
+      view.setPaused(false);
+      view.start(projectLogsPath(current.projectId, current.component));
+    }
+
+    if (chooser) {
+      chooser.addEventListener("click", function (event) {
+        var button = event.target.closest("[data-component]");
+        if (button) {
+          follow(button.getAttribute("data-component"));
+        }
+      });
+    }
+    // A multi-repository project asked for without a component: the socket says so; offer both.
+    view.onEnd = function (reason) {
+      if (chooser && !current.component && /multi-repo/i.test(reason || "")) {
+        chooser.hidden = false;
+        view.ended.textContent = "Choose the frontend or the backend to follow its output.";
+      }
+    };
+
     dialog.addEventListener("butler:dialog-open", function (event) {
       var opener = (event.detail && event.detail.opener) || document.activeElement;
       var projectId = opener && opener.getAttribute("data-logs-project");
       if (!projectId) {
         return;
       }
-      var component = opener.getAttribute("data-logs-component") || "";
+      current.projectId = projectId;
       var title = opener.getAttribute("data-logs-title") || "";
       var label = dialog.querySelector("[data-role=logs-title]");
       if (label) {
         label.textContent = title ? " · " + title : "";
       }
-      var page = dialog.querySelector("[data-role=logs-page]");
-      if (page) {
-        page.href = "/apps/" + encodeURIComponent(projectId) + "/logs/" + (component ? "?component=" + encodeURIComponent(component) : "");
+      var split = opener.hasAttribute("data-logs-split");
+      if (chooser) {
+        chooser.hidden = !split;
       }
-      view.lines.textContent = "";
-      view.setPaused(false);
-      view.start(projectLogsPath(projectId, component));
+      follow(opener.getAttribute("data-logs-component") || (split ? "frontend" : ""));
     });
     dialog.addEventListener("close", function () {
       view.stop();
