@@ -170,6 +170,9 @@
     // A dialog the server rendered open (a form with errors, after a full-page post).
     var pending = document.querySelector("dialog[data-open-on-load]");
     if (pending) {
+      if (pending.open) {
+        pending.close(); // rendered open for when scripts are off: reopen it as a modal
+      }
       openDialog(pending, document.querySelector('[data-dialog-open="' + pending.id + '"]'));
     }
   }
