@@ -190,7 +190,10 @@ def test_rename_and_delete_through_dialogs_by_keyboard(page, live_butler):
     expect(dialog).to_be_hidden()
     expect(opener).to_be_focused()
 
-    opener.click()
+    with page.expect_response(lambda r: r.url.endswith("/rename/")):
+        opener.click()  # the form comes anew (htmx): wait for it before typing
+    expect(field).to_be_focused()  # site.js focuses it once the new form is in
+    page.wait_for_timeout(200)
     field.fill(f"{name}-two")
     dialog.get_by_role("button", name="Rename").click()
     expect(dialog.locator(".field-error")).to_contain_text("already have a project")
