@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BUTLER_PORT ?= 8000
 export BUTLER_PORT
 
-.PHONY: run test lint format migrate superuser clean
+.PHONY: run test lint format migrate superuser clean htmx
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,18 @@ lint: $(VENV)/.dev-installed
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+## htmx: refresh the vendored htmx from the npm registry (make htmx HTMX_VERSION=2.0.11)
+HTMX_VERSION ?= 2.0.11
+VENDOR := static/web/vendor
+htmx:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null && tar xzf htmx.org-$(HTMX_VERSION).tgz) && \
+	cp "$$tmp/package/dist/htmx.min.js" $(VENDOR)/htmx-$(HTMX_VERSION).min.js && \
+	cp "$$tmp/package/LICENSE" $(VENDOR)/htmx-LICENSE.txt && \
+	sha256sum $(VENDOR)/htmx-$(HTMX_VERSION).min.js
+	@echo "Now: point templates/base.html (and the tests naming the file) at htmx-$(HTMX_VERSION).min.js,"
+	@echo "remove the old file, and update the version and sha256 in $(VENDOR)/README.md."
 
 superuser: $(VENV)/.installed
 	$(PY) manage.py createsuperuser

@@ -22,11 +22,11 @@ class LogoutView(auth_views.LogoutView):
 
 def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        return redirect("projects:dashboard")
+        return redirect("web:dashboard")
     form = RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         if user is not None:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("projects:dashboard")
+            return redirect("web:dashboard")
     return render(request, "accounts/register.html", {"form": form})

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "django_htmx",
+    "csp",
     "core",
     "accounts",
     "projects",
@@ -95,6 +96,7 @@ WEB_ONLY_APPS = {
     "drf_spectacular_sidecar",
     "channels",
     "django_htmx",
+    "csp",
     "web",
 }
 WORKER_PROCESS = sys.argv[1:2] == ["qcluster"]
@@ -111,6 +113,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -157,7 +160,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "projects:dashboard"
+LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Who may register: "open" (anyone who can reach Butler; what the original API's clients
@@ -269,6 +272,26 @@ BUTLER_GIT_ALLOWED_HOSTS = env_list("BUTLER_GIT_ALLOWED_HOSTS")
 BUTLER_LOCAL_GIT_ROOTS = [
     str(Path(p).resolve()) for p in env_list("BUTLER_LOCAL_GIT_ROOTS", sep=":")
 ]
+
+# Content-Security-Policy (django-csp): scripts and styles only from Butler's own static files,
+# no inline script, style or eval anywhere in the UI (htmx is configured for that in
+# templates/base.html). WebSockets go to the same host ('self' covers ws:/wss: there).
+# The Swagger UI at /api/docs is drf-spectacular's page with an inline bootstrap script.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -80,3 +80,71 @@ def screenshot(page, name: str) -> list[Path]:
         saved.append(path)
     page.set_viewport_size(size)
     return saved
+
+
+# ---- Helpers the page tests share (site and project pages) ----
+
+PASSWORD = "a-long-passphrase"
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+
+def assert_accessible(page, *, context: str = "") -> None:
+    """No serious or critical axe-core violation on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    bad = [v for v in results.response.get("violations", []) if v.get("impact") in BLOCKING_IMPACTS]
+    details = "\n".join(
+        f"{v['id']} ({v['impact']}): {v['help']} -> "
+        + ", ".join(str(n.get("target")) for n in v.get("nodes", [])[:5])
+        for v in bad
+    )
+    assert not bad, f"axe violations on {context or page.url}:\n{details}"
+
+
+def watch_console(page) -> list[str]:
+    """Collect the page's console errors (CSP refusals among them) and uncaught exceptions."""
+    errors: list[str] = []
+
+    def seen(msg):
+        if msg.type == "error":
+            where = msg.location or {}
+            errors.append(f"{msg.text} [{where.get('url', '')}:{where.get('lineNumber', '')}]")
+
+    page.on("console", seen)
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    return errors
+
+
+def csp_errors(errors: list[str]) -> list[str]:
+    return [e for e in errors if "Content Security Policy" in e or "Content-Security-Policy" in e]
+
+
+def sign_up(page, username: str, password: str = PASSWORD) -> None:
+    """Register through the page (which signs the browser in) and land on the dashboard."""
+    page.goto("/accounts/register/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_url("**/")
+
+
+def log_in(page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/")
+
+
+def bearer_for(live_butler, username: str, password: str = PASSWORD) -> dict:
+    """API headers for a user that already exists (registered through the page)."""
+    import requests
+
+    body = requests.post(
+        f"{live_butler.base}/api/auth/login",
+        json={"username": username, "password": password},
+        timeout=10,
+    ).json()
+    return {"Authorization": f"Bearer {body['access_token']}"}
