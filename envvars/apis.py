@@ -190,7 +190,7 @@ class EnvVarsImportApi(_AlsoAVariableName, EnvVarsBaseApi):
     @sensitive_variables()
     def post(self, request):
         project, data = _target(request, body=True, serializer_class=ImportSerializer)
-        content = _read_upload(data["file"]) if "file" in data else data["content"]
+        content = services.dotenv_upload_read(data["file"]) if "file" in data else data["content"]
         result = services.envvars_import_dotenv(
             project=project, content=content, replace=data.get("replace", False)
         )
@@ -202,19 +202,6 @@ class EnvVarsImportApi(_AlsoAVariableName, EnvVarsBaseApi):
                 "redeploy_needed": selectors.envvars_redeploy_needed(project=project),
             }
         )
-
-
-@sensitive_variables()
-def _read_upload(upload) -> str:
-    raw = upload.read(services.MAX_DOTENV_BYTES + 1)
-    if len(raw) > services.MAX_DOTENV_BYTES:
-        raise ApplicationError(
-            f"The .env file is larger than {services.MAX_DOTENV_BYTES // 1024} KB.", field="file"
-        )
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApplicationError("The .env file is not UTF-8 text.", field="file") from None
 
 
 class EnvVarsExportApi(_AlsoAVariableName, EnvVarsBaseApi):

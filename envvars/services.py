@@ -251,6 +251,20 @@ def parse_dotenv(content: str, *, field: str = "content") -> dict[str, str]:
 
 @sensitive_variables()
 @transaction.atomic
+@sensitive_variables()
+def dotenv_upload_read(upload) -> str:
+    """An uploaded `.env` file as text: at most MAX_DOTENV_BYTES, UTF-8 (a BOM allowed)."""
+    raw = upload.read(MAX_DOTENV_BYTES + 1)
+    if len(raw) > MAX_DOTENV_BYTES:
+        raise ApplicationError(
+            f"The .env file is larger than {MAX_DOTENV_BYTES // 1024} KB.", field="file"
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApplicationError("The .env file is not UTF-8 text.", field="file") from None
+
+
 def envvars_import_dotenv(*, project: Project, content: str, replace: bool = False) -> dict:
     """Import a .env text: add and update its variables (and, with `replace`, remove others).
 

@@ -771,16 +771,7 @@ def env_import(request: HttpRequest, project: Project) -> HttpResponse:
         data = form.cleaned_data
         try:
             if data.get("file"):
-                raw = data["file"].read(env_services.MAX_DOTENV_BYTES + 1)
-                if len(raw) > env_services.MAX_DOTENV_BYTES:
-                    raise ApplicationError("The .env file is larger than 1 MB.", field="file")
-                try:
-                    content = raw.decode("utf-8-sig")
-                except UnicodeDecodeError:
-                    raise ApplicationError(
-                        "The .env file is not UTF-8 text.", field="file"
-                    ) from None
-                field = "file"
+                content, field = env_services.dotenv_upload_read(data["file"]), "file"
             else:
                 content, field = data["content"], "content"
             try:
